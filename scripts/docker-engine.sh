@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Make sure a Docker engine answers on this machine.
+#
+# The lab machines ship only the docker CLI and do not run systemd as PID 1, so
+# the engine is Debian's docker.io, started in the background when nothing
+# answers. Safe to run any number of times.
+set -euo pipefail
+
+LOG=${DOCKERD_LOG:-/var/log/wslab-dockerd.log}
+WAIT_SECONDS=${DOCKERD_WAIT_SECONDS:-60}
+
+if docker info >/dev/null 2>&1; then
+    exit 0
+fi
+
+if ! command -v dockerd >/dev/null 2>&1; then
+    echo "docker-engine: installing Debian's docker.io" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq docker.io >/dev/null
+fi
+
+if ! pgrep -x dockerd >/dev/null 2>&1; then
+    echo "docker-engine: starting dockerd (log: $LOG)" >&2
+    # setsid: the engine must outlive the make target that started it.
+    setsid dockerd >"$LOG" 2>&1 < /dev/null &
+fi
+
+for _ in $(seq 1 "$WAIT_SECONDS"); do
+    if docker info >/dev/null 2>&1; then
+        exit 0
+    fi
+    sleep 1
+done
+echo "docker-engine: dockerd did not answer within ${WAIT_SECONDS}s; last log lines:" >&2
+tail -n 20 "$LOG" >&2 || true
+exit 1
