@@ -1,0 +1,186 @@
+"""Filters that turn a layout definition (topologies/*.yml) into what the roles need.
+
+Kept in Python rather than Jinja so each rule reads as one line and the
+project's pytest suite can exercise it without a playbook run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Server role -> the interfaces it can speak to Django.
+SERVER_INTERFACES = {
+    "gunicorn": {"wsgi", "asgi"},  # asgi only with an ASGI worker class
+    "daphne": {"asgi"},
+    "uvicorn": {"asgi"},
+}
+GUNICORN_ASGI_WORKERS = {"uvicorn_worker.UvicornWorker", "uvicorn.workers.UvicornWorker"}
+CHANNEL_LAYERS = {"memory", "redis"}
+_BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
+_BIND_UNIX = re.compile(r"^unix:/run/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\.sock$")
+
+
+def wslab_bind_errors(bind: Any, server: str) -> list[str]:
+    """Problems with one `wslab_app_binds` value (empty when it is usable)."""
+    if not isinstance(bind, str):
+        return [f"wslab_app_binds.{server} must be a string, got {bind!r}"]
+    if _BIND_UNIX.match(bind):
+        return []
+    match = _BIND_TCP.match(bind)
+    if match and 0 < int(match["port"]) < 65536:
+        return []
+    return [
+        f"wslab_app_binds.{server} is {bind!r}: use HOST:PORT (e.g. 127.0.0.1:8001) "
+        "or unix:/run/DIR/NAME.sock (DIR becomes the unit's RuntimeDirectory)"
+    ]
+
+
+def wslab_topology_errors(
+    topology: Any,
+    layout: str,
+    binds: dict[str, Any],
+    read_timeout: int,
+    ping_interval: int,
+) -> list[str]:
+    """Everything wrong with a layout and the values it will be deployed with.
+
+    Returns messages that name the variable or key to change; an empty list
+    means the layout can be deployed.
+    """
+    if not isinstance(topology, dict):
+        return [f"topologies/{layout}.yml must be a mapping"]
+    errors: list[str] = []
+    where = f"topologies/{layout}.yml"
+    if topology.get("name") != layout:
+        errors.append(f"{where}: name is {topology.get('name')!r}, expected {layout!r} (the file name)")
+
+    servers = topology.get("servers")
+    if not isinstance(servers, dict) or not servers:
+        return errors + [f"{where}: servers must name at least one of {sorted(SERVER_INTERFACES)}"]
+    for name, spec in servers.items():
+        if name not in SERVER_INTERFACES:
+            errors.append(f"{where}: unknown server {name!r}; known: {sorted(SERVER_INTERFACES)}")
+            continue
+        spec = spec or {}
+        interface = spec.get("interface")
+        if interface not in SERVER_INTERFACES[name]:
+            errors.append(
+                f"{where}: servers.{name}.interface is {interface!r}; "
+                f"{name} speaks {sorted(SERVER_INTERFACES[name])}"
+            )
+        worker_class = (spec.get("options") or {}).get("worker_class", "sync")
+        if name == "gunicorn" and interface == "asgi" and worker_class not in GUNICORN_ASGI_WORKERS:
+            errors.append(
+                f"{where}: gunicorn with interface asgi needs options.worker_class "
+                f"uvicorn_worker.UvicornWorker (got {worker_class!r})"
+            )
+        if name == "gunicorn" and interface == "wsgi" and worker_class in GUNICORN_ASGI_WORKERS:
+            errors.append(f"{where}: gunicorn worker_class {worker_class} serves ASGI; set interface: asgi")
+        processes = spec.get("processes", 1)
+        if not isinstance(processes, int) or processes < 1:
+            errors.append(f"{where}: servers.{name}.processes must be a positive integer")
+        if name not in binds:
+            errors.append(f"wslab_app_binds has no entry for {name!r}, which the layout runs")
+        else:
+            errors.extend(wslab_bind_errors(binds[name], name))
+
+    channel_layer = topology.get("channel_layer", "memory")
+    if channel_layer not in CHANNEL_LAYERS:
+        errors.append(f"{where}: channel_layer is {channel_layer!r}; use one of {sorted(CHANNEL_LAYERS)}")
+    asgi_processes = sum(
+        (spec or {}).get("processes", 1)
+        for spec in servers.values()
+        if isinstance(spec, dict) and spec.get("interface") == "asgi"
+    )
+    if channel_layer == "memory" and asgi_processes > 1:
+        errors.append(
+            f"{where}: {asgi_processes} ASGI processes share the in-memory channel layer, so a "
+            "group message reaches only clients of the same process; set channel_layer: redis"
+        )
+
+    routes = topology.get("routes")
+    if not isinstance(routes, list) or not routes:
+        errors.append(f"{where}: routes must list at least one nginx location")
+        routes = []
+    seen_paths: set[str] = set()
+    expected_verdict = ((topology.get("expect") or {}).get("websocket") or {}).get("verdict")
+    for index, route in enumerate(routes):
+        if not isinstance(route, dict):
+            errors.append(f"{where}: routes[{index}] must be a mapping")
+            continue
+        path = route.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            errors.append(f"{where}: routes[{index}].path must start with '/'")
+        elif path in seen_paths:
+            errors.append(f"{where}: routes[{index}].path {path} appears twice")
+        else:
+            seen_paths.add(path)
+        server = route.get("server")
+        if server not in servers:
+            errors.append(f"{where}: routes[{index}].server {server!r} is not one of servers {sorted(servers)}")
+            continue
+        if not isinstance(route.get("websocket", False), bool):
+            errors.append(f"{where}: routes[{index}].websocket must be true or false")
+        interface = (servers[server] or {}).get("interface")
+        # A WebSocket route to a WSGI server can only fail. The wsgi layout
+        # does it on purpose and says so in its expectation.
+        if (
+            isinstance(path, str)
+            and path.startswith("/ws")
+            and interface == "wsgi"
+            and expected_verdict == "open"
+        ):
+            errors.append(
+                f"{where}: routes[{index}] sends {path} to {server}, a WSGI server, which cannot "
+                "hold a WebSocket; route it to daphne or uvicorn"
+            )
+
+    expect = topology.get("expect")
+    if not isinstance(expect, dict) or "http" not in expect or "websocket" not in expect:
+        errors.append(f"{where}: expect must give http and websocket expectations")
+
+    bound = [(name, binds.get(name)) for name in servers if isinstance(binds.get(name), str)]
+    addresses = [bind for _, bind in bound]
+    for name, bind in bound:
+        if addresses.count(bind) > 1:
+            errors.append(f"wslab_app_binds: {name} listens on {bind}, which another server of the layout also uses")
+
+    if not isinstance(ping_interval, int) or not isinstance(read_timeout, int):
+        errors.append("wslab_ws_ping_interval and wslab_proxy_read_timeout must be integers (seconds)")
+    elif ping_interval >= read_timeout:
+        errors.append(
+            f"wslab_ws_ping_interval ({ping_interval}s) must be below wslab_proxy_read_timeout "
+            f"({read_timeout}s), or nginx closes idle WebSockets before the server's ping keeps them alive"
+        )
+    return errors
+
+
+def wslab_nginx_upstreams(topology: dict[str, Any], binds: dict[str, str]) -> list[dict[str, Any]]:
+    """nginx upstream blocks for the servers the layout's routes use."""
+    used = []
+    for route in topology["routes"]:
+        if route["server"] not in used:
+            used.append(route["server"])
+    return [{"name": server, "servers": [binds[server]]} for server in used]
+
+
+def wslab_nginx_locations(topology: dict[str, Any]) -> list[dict[str, Any]]:
+    """nginx proxied locations, in the layout's order."""
+    return [
+        {
+            "path": route["path"],
+            "upstream": route["server"],
+            "websocket": bool(route.get("websocket", False)),
+        }
+        for route in topology["routes"]
+    ]
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "wslab_topology_errors": wslab_topology_errors,
+            "wslab_nginx_upstreams": wslab_nginx_upstreams,
+            "wslab_nginx_locations": wslab_nginx_locations,
+        }
