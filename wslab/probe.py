@@ -50,7 +50,6 @@ from urllib.parse import urlsplit
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.datastructures import Headers
-from websockets.typing import Origin
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -59,6 +58,7 @@ from websockets.exceptions import (
     InvalidStatus,
     NegotiationError,
 )
+from websockets.typing import Origin
 
 DEFAULT_WS_PATH = "/ws/echo/"
 DEFAULT_TIMEOUT = 5.0
@@ -106,7 +106,8 @@ class Verdict(enum.StrEnum):
     # Nothing answered over HTTP: refused, DNS, TLS or timeout.
     UNREACHABLE = "unreachable"
     # The connection was accepted and then closed or reset during the
-    # handshake, before any HTTP response.
+    # handshake, before any HTTP response. Under load this is one way a full
+    # server turns connections away; see TOO_MANY_CONNECTIONS.
     DROPPED_HANDSHAKE = "dropped-handshake"
     # Something answered, but not with a WebSocket handshake websockets could
     # accept (malformed HTTP, a 101 with wrong Upgrade headers, ...).
@@ -274,10 +275,22 @@ def _header(headers: Headers, name: str) -> str | None:
 
 
 def _headers_dict(headers: Headers) -> dict[str, str]:
+    """Response headers as a JSON-friendly dict, repeated ones comma-joined.
+
+    Names keep the spelling of their first occurrence; look them up with
+    ``_lookup``, since servers differ in case.
+    """
     merged: dict[str, str] = {}
+    spelling: dict[str, str] = {}
     for name, value in headers.raw_items():
-        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+        key = spelling.setdefault(name.lower(), name)
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
     return merged
+
+
+def _lookup(headers: dict[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
 def _describe(exc: BaseException) -> str:
@@ -375,7 +388,7 @@ def _classify_status(result: ProbeResult) -> tuple[Verdict, str]:
             " ALLOWED_HOSTS"
         )
     if status in (502, 504):
-        server = result.handshake_headers.get("Server")
+        server = _lookup(result.handshake_headers, "Server")
         proxy = f"the proxy ({server})" if server else "the proxy"
         why = "did not answer in time" if status == 504 else "refused or failed"
         return Verdict.SERVER_DOWN, (
@@ -383,7 +396,7 @@ def _classify_status(result: ProbeResult) -> tuple[Verdict, str]:
             f" application server (it {why}; is it running where the proxy points?)"
         )
     reason = f" {result.handshake_reason}" if result.handshake_reason else ""
-    location = result.handshake_headers.get("Location")
+    location = _lookup(result.handshake_headers, "Location")
     redirect = f" redirecting to {location}" if location else ""
     body = result.handshake_body_excerpt
     return Verdict.HTTP_STATUS, (
@@ -402,7 +415,9 @@ def _classify_no_response(result: ProbeResult) -> tuple[Verdict, str]:
         )
     if failure == HandshakeFailure.INVALID:
         status = (
-            f"HTTP {result.handshake_status}" if result.handshake_status else "something"
+            f"HTTP {result.handshake_status}"
+            if result.handshake_status
+            else "something"
         )
         return Verdict.INVALID_HANDSHAKE, (
             f"INVALID HANDSHAKE: the server answered {status}, but not with a valid"
@@ -563,7 +578,9 @@ def _record_handshake_error(result: ProbeResult, exc: Exception) -> None:
         result.handshake_status = 101
 
 
-async def _echo(ws: ClientConnection, text: str, timeout: float) -> tuple[float | None, str | None]:
+async def _echo(
+    ws: ClientConnection, text: str, timeout: float
+) -> tuple[float | None, str | None]:
     """Send ``text`` and wait for it back: (rtt in ms, None) or (None, error).
 
     ConnectionClosed propagates: the caller records the close.
@@ -580,7 +597,6 @@ async def _echo(ws: ClientConnection, text: str, timeout: float) -> tuple[float 
             return rtt_ms, None
         return None, f"sent {_excerpt(text)!r}, got back {_excerpt(reply)!r}"
     return None, f"sent text {_excerpt(text)!r}, got back {len(reply)} bytes of binary"
-
 
 
 async def _hold_idle(ws: ClientConnection, seconds: float) -> int:
@@ -635,7 +651,9 @@ async def _exercise(
                 )
             else:
                 phase = ClosePhase.SECOND_ECHO
-                result.rtt_after_hold_ms, result.error = await _echo(ws, second, timeout)
+                result.rtt_after_hold_ms, result.error = await _echo(
+                    ws, second, timeout
+                )
                 result.echo_ok = result.error is None
         else:
             result.held_s = time.monotonic() - opened_at
@@ -778,7 +796,9 @@ def _seconds(upper: float, allow_zero: bool) -> Any:
         low_ok = value >= 0 if allow_zero else value > 0
         if not (low_ok and value <= upper):
             bound = ">= 0" if allow_zero else "> 0"
-            raise argparse.ArgumentTypeError(f"must be {bound} and <= {upper:g}: {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"must be {bound} and <= {upper:g}: {text!r}"
+            )
         return value
 
     return parse
@@ -820,13 +840,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"timeout for connecting, the handshake and each reply (default {DEFAULT_TIMEOUT:g})",
     )
-    parser.add_argument("--message", metavar="TEXT", help="text to echo (default: a unique token)")
+    parser.add_argument(
+        "--message", metavar="TEXT", help="text to echo (default: a unique token)"
+    )
     parser.add_argument(
         "--insecure",
         action="store_true",
         help="do not verify the TLS certificate (the lab's is self-signed)",
     )
-    parser.add_argument("--json", action="store_true", help="print the JSON record instead of a line")
+    parser.add_argument(
+        "--json", action="store_true", help="print the JSON record instead of a line"
+    )
     parser.add_argument(
         "--expect",
         choices=("open", "rejected"),

@@ -12,7 +12,6 @@ import http.server
 import ipaddress
 import socket
 import ssl
-import struct
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -75,7 +74,9 @@ async def raw_server() -> AsyncIterator[Callable[..., Awaitable[int]]]:
     servers: list[asyncio.Server] = []
 
     async def start(
-        on_connect: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+        on_connect: Callable[
+            [asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
+        ],
     ) -> int:
         server = await asyncio.start_server(on_connect, HOST, 0)
         servers.append(server)
@@ -151,13 +152,6 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
-
-
-def reset(writer: asyncio.StreamWriter) -> None:
-    """Abort a connection with a TCP RST rather than a FIN."""
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,67 @@
+# The lab's entry points. `make up` and `make test` install and start
+# everything they need (Debian packages, a Docker engine, the base image, the
+# venv) on a Debian machine where they run as root.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV       ?= .venv
+PYTHON     ?= python3
+SUITES     ?= bookworm
+# One layout (a scenario name) for quick work: make test LAYOUT=daphne
+LAYOUT     ?=
+BIN        := $(VENV)/bin
+LAB_INV    := inventories/lab
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+export ANSIBLE_NOCOLOR := 1
+export NO_COLOR := 1
+export ANSIBLE_FORCE_COLOR := 0
+
+.PHONY: help up down test lint unit molecule venv engine images host-deps matrix
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+up: host-deps engine images venv  ## deploy every lab layout into local containers and print the verified matrix
+	$(BIN)/ansible-playbook playbooks/lab.yml -i $(LAB_INV)
+	$(BIN)/ansible-playbook site.yml -i $(LAB_INV)
+	$(BIN)/python -m wslab.matrix -i $(LAB_INV)
+
+matrix: venv  ## probe the running lab again and print the matrix
+	$(BIN)/python -m wslab.matrix -i $(LAB_INV)
+
+down: venv  ## remove the lab's containers
+	$(BIN)/ansible-playbook playbooks/lab.yml -i $(LAB_INV) -e wslab_lab_state=absent
+
+test: lint unit molecule  ## lint, unit tests, every Molecule scenario
+
+lint: venv  ## yamllint and ansible-lint (production profile)
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint
+
+unit: venv  ## the project's pytest suite (sample app, probe, filters, data)
+	$(BIN)/pytest
+
+molecule: host-deps engine images venv  ## every scenario (or LAYOUT=name), with idempotence and verify
+ifeq ($(LAYOUT),)
+	$(BIN)/molecule test --all
+else
+	$(BIN)/molecule test -s $(LAYOUT)
+endif
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements/lab.txt sample_app/requirements.txt | host-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/lab.txt
+	touch $@
+
+host-deps:
+	@scripts/host-deps.sh
+
+engine:
+	@scripts/docker-engine.sh
+
+images: engine
+	@for suite in $(SUITES); do scripts/base-image.sh $$suite; done

@@ -1,0 +1,147 @@
+"""The layout definitions and the filters that turn them into role inputs."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wslab.topology import PROJECT_DIR, layout_names, load_layout
+
+_spec = importlib.util.spec_from_file_location(
+    "wslab_topology_filters", PROJECT_DIR / "roles/wslab/filter_plugins/wslab_topology.py"
+)
+filters = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(filters)
+
+DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles/wslab/defaults/main.yml").read_text())
+BINDS = DEFAULTS["wslab_app_binds"]
+VERDICTS = {"open", "wsgi-backend", "upgrade-not-forwarded", "origin-rejected", "server-down", "http-status"}
+
+
+def errors(topology, layout=None, binds=BINDS, read_timeout=60, ping=20):
+    return filters.wslab_topology_errors(topology, layout or topology["name"], binds, read_timeout, ping)
+
+
+@pytest.mark.parametrize("name", layout_names())
+def test_every_layout_is_deployable_with_the_default_binds(name):
+    assert errors(load_layout(name), name) == []
+
+
+@pytest.mark.parametrize("name", layout_names())
+def test_every_layout_states_its_expectation_in_probe_verdicts(name):
+    expect = load_layout(name)["expect"]
+    assert expect["websocket"]["verdict"] in VERDICTS
+    assert (expect["websocket"]["handshake_status"] == 101) == (expect["websocket"]["verdict"] == "open")
+    assert expect["http"]["interface"] in {"wsgi", "asgi"}
+
+
+def test_the_lab_covers_the_wsgi_and_daphne_layouts():
+    assert {"wsgi", "daphne"} <= set(layout_names())
+
+
+def test_unknown_layout_names_the_known_ones():
+    with pytest.raises(KeyError, match="known: .*daphne"):
+        load_layout("no-such-layout")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda t: t.update(name="other"), "expected 'daphne' (the file name)"),
+        (lambda t: t["servers"].update(hypercorn={"interface": "asgi"}), "unknown server 'hypercorn'"),
+        (lambda t: t["servers"]["daphne"].update(interface="wsgi"), "daphne speaks ['asgi']"),
+        (lambda t: t["routes"].append({"path": "/ws/", "server": "uvicorn"}), "is not one of servers"),
+        (lambda t: t["routes"].append({"path": "/", "server": "daphne"}), "appears twice"),
+        (lambda t: t.update(channel_layer="postgres"), "channel_layer is 'postgres'"),
+        (lambda t: t["servers"]["daphne"].update(processes=3), "share the in-memory channel layer"),
+        (lambda t: t.pop("expect"), "expect must give"),
+    ],
+)
+def test_layout_mistakes_are_named(mutate, message):
+    topology = copy.deepcopy(load_layout("daphne"))
+    mutate(topology)
+    assert any(message in error for error in errors(topology, "daphne")), errors(topology, "daphne")
+
+
+def test_websocket_route_to_a_wsgi_server_is_refused_unless_the_layout_expects_failure():
+    wsgi = load_layout("wsgi")
+    assert errors(wsgi) == []  # the wsgi layout fails on purpose and says so
+    claims_open = copy.deepcopy(wsgi)
+    claims_open["routes"] = [{"path": "/", "server": "gunicorn"}, {"path": "/ws/", "server": "gunicorn", "websocket": True}]
+    claims_open["expect"]["websocket"] = {"verdict": "open", "handshake_status": 101}
+    assert any("WSGI server, which cannot hold a WebSocket" in e for e in errors(claims_open))
+
+
+def test_gunicorn_asgi_needs_an_asgi_worker_class():
+    topology = copy.deepcopy(load_layout("wsgi"))
+    topology["servers"]["gunicorn"]["interface"] = "asgi"
+    assert any("uvicorn_worker.UvicornWorker" in e for e in errors(topology))
+
+
+@pytest.mark.parametrize(
+    ("bind", "ok"),
+    [
+        ("127.0.0.1:8001", True),
+        ("[::1]:8001", True),
+        ("unix:/run/wslab-daphne/daphne.sock", True),
+        ("unix:/tmp/daphne.sock", False),  # not under /run/<dir>/: no RuntimeDirectory
+        ("127.0.0.1", False),
+        ("127.0.0.1:99999", False),
+        (8001, False),
+    ],
+)
+def test_bind_syntax(bind, ok):
+    assert (filters.wslab_bind_errors(bind, "daphne") == []) is ok
+
+
+def test_two_servers_on_one_address_is_a_conflict():
+    topology = copy.deepcopy(load_layout("daphne"))
+    topology["servers"]["gunicorn"] = {"interface": "wsgi", "processes": 1}
+    topology["routes"] = [{"path": "/", "server": "gunicorn"}, {"path": "/ws/", "server": "daphne", "websocket": True}]
+    binds = dict(BINDS, gunicorn="127.0.0.1:8001")
+    assert any("another server of the layout also uses" in e for e in errors(topology, "daphne", binds))
+
+
+def test_ping_interval_must_be_below_the_proxy_read_timeout():
+    topology = load_layout("daphne")
+    assert any("must be below wslab_proxy_read_timeout" in e for e in errors(topology, read_timeout=20, ping=20))
+    assert errors(topology, read_timeout=21, ping=20) == []
+
+
+def test_nginx_inputs_follow_the_routes():
+    topology = copy.deepcopy(load_layout("daphne"))
+    topology["servers"]["gunicorn"] = {"interface": "wsgi", "processes": 1}
+    topology["routes"] = [
+        {"path": "/", "server": "gunicorn"},
+        {"path": "/ws/", "server": "daphne", "websocket": True},
+    ]
+    assert filters.wslab_nginx_upstreams(topology, BINDS) == [
+        {"name": "gunicorn", "servers": [BINDS["gunicorn"]]},
+        {"name": "daphne", "servers": [BINDS["daphne"]]},
+    ]
+    assert filters.wslab_nginx_locations(topology) == [
+        {"path": "/", "upstream": "gunicorn", "websocket": False},
+        {"path": "/ws/", "upstream": "daphne", "websocket": True},
+    ]
+
+
+def test_lab_containers_and_molecule_platform_run_alike():
+    """inventories/lab and Molecule must boot systemd the same way."""
+    molecule = yaml.safe_load((PROJECT_DIR / ".config/molecule/config.yml").read_text())["platforms"][0]
+    lab = yaml.safe_load((PROJECT_DIR / "inventories/lab/group_vars/wslab_lab/containers.yml").read_text())
+    container = lab["wslab_lab_container"]
+    for key in ("command", "capabilities", "security_opts", "cgroupns_mode", "tmpfs"):
+        assert molecule[key] == container[key], key
+    assert molecule["volumes"][0] == container["volumes"][0]
+
+
+def test_every_layout_has_a_molecule_scenario_and_a_lab_host():
+    scenarios = {path.parent.name for path in (PROJECT_DIR / "molecule").glob("*/molecule.yml")}
+    hosts = yaml.safe_load((PROJECT_DIR / "inventories/lab/hosts.yml").read_text())
+    lab_layouts = {h["wslab_layout"] for h in hosts["all"]["children"]["wslab_lab"]["hosts"].values()}
+    assert scenarios == set(layout_names())
+    assert lab_layouts == set(layout_names())
