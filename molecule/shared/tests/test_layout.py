@@ -4,10 +4,12 @@ behaviour its definition expects, observed with a real client."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 
 import pytest
+from websockets.asyncio.client import connect
 
 from wslab.probe import run_probe
 
@@ -106,7 +108,30 @@ def test_websocket_through_nginx_behaves_as_the_layout_expects(site_url, layout)
         assert result.held_s >= HOLD_SECONDS, record
     else:
         assert result.opened is False, record
-        # What nginx sent back is the app's own answer to a plain GET: Django's
-        # 404, stamped by the app with the interface that served it.
-        assert result.handshake_interface == layout["expect"]["http"]["interface"], record
-        assert result.handshake_server == layout["expect"]["http"]["server"], record
+        # Who answered the refused handshake: the app stamps every response
+        # it serves with the interface and server that carried it.
+        answered_by = expected.get("answered_by") or {}
+        assert result.handshake_interface == answered_by.get("interface"), record
+        assert result.handshake_server == answered_by.get("server"), record
+
+
+async def test_broadcast_reaches_every_member_of_a_room(site_url, layout):
+    if layout["expect"]["websocket"]["verdict"] != "open":
+        pytest.skip("the layout does not carry WebSockets")
+    origin = site_url.rstrip("/")
+    url = origin.replace("http://", "ws://") + "/ws/broadcast/lab/"
+    async with (
+        connect(url, origin=origin, open_timeout=10, proxy=None) as first,
+        connect(url, origin=origin, open_timeout=10, proxy=None) as second,
+        connect(url.replace("/lab/", "/elsewhere/"), origin=origin, open_timeout=10, proxy=None) as outsider,
+    ):
+        welcomes = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for ws in (first, second, outsider)]
+        assert [w["type"] for w in welcomes] == ["welcome"] * 3
+        await first.send("hello room")
+        for ws in (first, second):
+            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert message["type"] == "broadcast"
+            assert message["message"] == "hello room"
+            assert message["from_pid"] == welcomes[0]["pid"]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(outsider.recv(), 1.0)
