@@ -7,11 +7,15 @@ SHELL := /bin/bash
 
 VENV       ?= .venv
 PYTHON     ?= python3
-SUITES     ?= bookworm
+# Debian suites every scenario runs on, and scenario runs at once.
+SUITES     ?= bookworm trixie
+JOBS       ?= 4
 # One layout (a scenario name) for quick work: make test LAYOUT=daphne
 LAYOUT     ?=
 BIN        := $(VENV)/bin
 LAB_INV    := inventories/lab
+# The lab containers' suite (inventories/lab/group_vars/wslab_lab/containers.yml).
+LAB_SUITE  := bookworm
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 export ANSIBLE_NOCOLOR := 1
@@ -23,7 +27,8 @@ export ANSIBLE_FORCE_COLOR := 0
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-up: host-deps engine images venv  ## deploy every lab layout into local containers and print the verified matrix
+up: host-deps engine venv  ## deploy every lab layout into local containers and print the verified matrix
+	scripts/base-image.sh $(LAB_SUITE)
 	$(BIN)/ansible-playbook playbooks/lab.yml -i $(LAB_INV)
 	$(BIN)/ansible-playbook site.yml -i $(LAB_INV)
 	$(BIN)/python -m wslab.matrix -i $(LAB_INV)
@@ -40,15 +45,11 @@ lint: venv  ## yamllint and ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 
-unit: venv  ## the project's pytest suite (sample app, probe, filters, data)
+unit: engine venv  ## the project's pytest suite (sample app, probe, filters, data)
 	$(BIN)/pytest
 
-molecule: host-deps engine images venv  ## every scenario (or LAYOUT=name), with idempotence and verify
-ifeq ($(LAYOUT),)
-	$(BIN)/molecule test --all
-else
-	$(BIN)/molecule test -s $(LAYOUT)
-endif
+molecule: host-deps engine images venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
+	$(BIN)/python -m wslab.scenarios --jobs $(JOBS) $(foreach s,$(SUITES),--suite $(s)) $(if $(LAYOUT),--layout $(LAYOUT))
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements/lab.txt sample_app/requirements.txt | host-deps

@@ -76,6 +76,25 @@ def test_websocket_route_to_a_wsgi_server_is_refused_unless_the_layout_expects_f
     assert any("WSGI server, which cannot hold a WebSocket" in e for e in errors(claims_open))
 
 
+def test_a_catch_all_route_to_a_wsgi_server_cannot_promise_open_websockets():
+    claims_open = copy.deepcopy(load_layout("wsgi"))
+    claims_open["expect"]["websocket"] = {"verdict": "open", "handshake_status": 101}
+    assert any("(path /) sends /ws/ to gunicorn, a WSGI server" in e for e in errors(claims_open))
+
+
+def test_an_open_layout_must_forward_the_upgrade_on_its_ws_route():
+    claims_open = copy.deepcopy(load_layout("broken-proxy"))
+    claims_open["expect"]["websocket"] = {"verdict": "open", "handshake_status": 101}
+    assert any("without websocket: true" in e for e in errors(claims_open))
+    assert errors(load_layout("broken-proxy")) == []  # it breaks the rule on purpose
+
+
+def test_processes_must_be_an_integer():
+    topology = copy.deepcopy(load_layout("uvicorn"))
+    topology["servers"]["uvicorn"]["processes"] = "2"
+    assert any("servers.uvicorn.processes must be a positive integer" in e for e in errors(topology))
+
+
 def test_gunicorn_asgi_needs_an_asgi_worker_class():
     topology = copy.deepcopy(load_layout("wsgi"))
     topology["servers"]["gunicorn"]["interface"] = "asgi"
@@ -102,8 +121,10 @@ def test_two_servers_on_one_address_is_a_conflict():
     topology = copy.deepcopy(load_layout("daphne"))
     topology["servers"]["gunicorn"] = {"interface": "wsgi", "processes": 1}
     topology["routes"] = [{"path": "/", "server": "gunicorn"}, {"path": "/ws/", "server": "daphne", "websocket": True}]
-    binds = dict(BINDS, gunicorn="127.0.0.1:8001")
-    assert any("another server of the layout also uses" in e for e in errors(topology, "daphne", binds))
+    for gunicorn_bind in ("127.0.0.1:8001", "0.0.0.0:8001", "[::]:8001"):
+        binds = dict(BINDS, gunicorn=gunicorn_bind)
+        assert any("which is the same address" in e for e in errors(topology, "daphne", binds)), gunicorn_bind
+    assert errors(topology, "daphne", dict(BINDS, gunicorn="127.0.0.2:8001", daphne="127.0.0.1:8001")) == []
 
 
 def test_ping_interval_must_be_below_the_proxy_read_timeout():

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import urllib.request
+from contextlib import AsyncExitStack
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
@@ -14,11 +17,14 @@ from websockets.asyncio.client import connect
 from wslab.probe import run_probe
 
 HOLD_SECONDS = 10
+PROBE_SOURCE = Path(__file__).resolve().parents[3] / "wslab" / "probe.py"
 
 
 def _get(url: str):
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the lab's own container
-        return response.status, dict(response.headers), response.read()
+        # response.headers matches names case-insensitively, as HTTP does
+        # (uvicorn sends them lower-cased, daphne and gunicorn as written).
+        return response.status, response.headers, response.read()
 
 
 def test_systemd_runs_as_pid_1(host):
@@ -115,18 +121,33 @@ def test_websocket_through_nginx_behaves_as_the_layout_expects(site_url, layout)
         assert result.handshake_server == answered_by.get("server"), record
 
 
-async def test_broadcast_reaches_every_member_of_a_room(site_url, layout):
-    if layout["expect"]["websocket"]["verdict"] != "open":
-        pytest.skip("the layout does not carry WebSockets")
+def _ws_url(site_url: str, path: str) -> tuple[str, str]:
     origin = site_url.rstrip("/")
-    url = origin.replace("http://", "ws://") + "/ws/broadcast/lab/"
+    return origin.replace("http://", "ws://", 1) + path, origin
+
+
+async def _welcome(ws) -> dict:
+    message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert message["type"] == "welcome", message
+    return message
+
+
+def _needs_open_websocket(layout):
+    if layout["expect"]["websocket"]["verdict"] != "open":
+        pytest.skip("the layout does not carry WebSockets through nginx")
+
+
+async def test_broadcast_reaches_every_member_of_a_room(site_url, layout):
+    _needs_open_websocket(layout)
+    url, origin = _ws_url(site_url, "/ws/broadcast/lab/")
     async with (
         connect(url, origin=origin, open_timeout=10, proxy=None) as first,
         connect(url, origin=origin, open_timeout=10, proxy=None) as second,
         connect(url.replace("/lab/", "/elsewhere/"), origin=origin, open_timeout=10, proxy=None) as outsider,
     ):
-        welcomes = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for ws in (first, second, outsider)]
-        assert [w["type"] for w in welcomes] == ["welcome"] * 3
+        welcomes = [await _welcome(ws) for ws in (first, second, outsider)]
+        # The socket is held by the ASGI server the layout routes /ws/ to.
+        assert {w["server"] for w in welcomes} == {layout["expect"]["websocket"]["server"]}
         await first.send("hello room")
         for ws in (first, second):
             message = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -135,3 +156,62 @@ async def test_broadcast_reaches_every_member_of_a_room(site_url, layout):
             assert message["from_pid"] == welcomes[0]["pid"]
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(outsider.recv(), 1.0)
+
+
+# Connections opened to find clients on two different worker processes.
+_MAX_CLIENTS = 16
+
+
+async def test_broadcast_crosses_worker_processes(site_url, layout):
+    if not layout["expect"]["websocket"].get("cross_process"):
+        pytest.skip("the layout runs one ASGI process")
+    url, origin = _ws_url(site_url, "/ws/broadcast/cross/")
+    async with AsyncExitStack() as stack:
+        clients: dict[int, object] = {}
+        for _ in range(_MAX_CLIENTS):
+            ws = await stack.enter_async_context(connect(url, origin=origin, open_timeout=10, proxy=None))
+            clients.setdefault((await _welcome(ws))["pid"], ws)
+            if len(clients) >= 2:
+                break
+        # The kernel hands connections to whichever worker accepts first: two
+        # distinct PIDs prove the clients really sit on different processes.
+        assert len(clients) >= 2, f"all {_MAX_CLIENTS} connections landed on one worker process"
+        (sender_pid, sender), (receiver_pid, receiver) = list(clients.items())[:2]
+        await sender.send("across processes")
+        message = json.loads(await asyncio.wait_for(receiver.recv(), 10))
+        assert message["message"] == "across processes"
+        assert message["from_pid"] == sender_pid
+        assert message["to_pid"] == receiver_pid != sender_pid
+
+
+def test_the_server_itself_upgrades_when_addressed_directly(host, layout, wslab_vars):
+    """The failure through a broken proxy is the proxy's: inside the host, the
+    same server answers the same handshake with 101."""
+    direct = layout["expect"]["websocket"].get("direct")
+    if not direct:
+        pytest.skip("the layout states no direct expectation")
+    (server,) = [name for name, spec in layout["servers"].items() if spec["interface"] == "asgi"]
+    bind = wslab_vars["wslab_app_binds"][server]
+    assert not bind.startswith("unix:"), "the direct check speaks TCP"
+    host.run("install -d -m 0755 /opt/wslab-probe")
+    subprocess.run(
+        ["docker", "cp", str(PROBE_SOURCE), f"{host.backend.get_hostname()}:/opt/wslab-probe/probe.py"],
+        check=True, timeout=30,
+    )
+    # The app's venv has the websockets library (uvicorn[standard] needs it).
+    run = host.run(
+        f"{wslab_vars['wslab_app_root']}/venv/bin/python /opt/wslab-probe/probe.py http://{bind}/ --json"
+    )
+    record = json.loads(run.stdout)
+    assert record["verdict"] == direct, record
+    assert record["handshake_status"] == 101, record
+
+
+def test_channel_layer_redis_listens_on_loopback_only(host, layout):
+    if layout.get("channel_layer") != "redis":
+        pytest.skip("the layout uses the in-memory channel layer")
+    redis = host.service("redis-server")
+    assert redis.is_enabled and redis.is_running
+    listening = {str(s) for s in host.socket.get_listening_sockets() if str(s).endswith(":6379")}
+    assert listening, "redis-server listens on no port 6379"
+    assert listening <= {"tcp://127.0.0.1:6379", "tcp://::1:6379"}, listening

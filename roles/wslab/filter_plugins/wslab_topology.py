@@ -18,6 +18,9 @@ SERVER_INTERFACES = {
 GUNICORN_ASGI_WORKERS = {"uvicorn_worker.UvicornWorker", "uvicorn.workers.UvicornWorker"}
 CHANNEL_LAYERS = {"memory", "redis"}
 _BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
+# The path the lab's WebSocket routes live under (sample_app/echo/routing.py).
+WS_PATH = "/ws/"
+_WILDCARD_HOSTS = {"0.0.0.0", "[::]", "::", "*"}
 _BIND_UNIX = re.compile(r"^unix:/run/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\.sock$")
 
 
@@ -34,6 +37,16 @@ def wslab_bind_errors(bind: Any, server: str) -> list[str]:
         f"wslab_app_binds.{server} is {bind!r}: use HOST:PORT (e.g. 127.0.0.1:8001) "
         "or unix:/run/DIR/NAME.sock (DIR becomes the unit's RuntimeDirectory)"
     ]
+
+
+def _binds_collide(first: str, second: str) -> bool:
+    """Whether two valid binds would fight over one address."""
+    if first.startswith("unix:") or second.startswith("unix:"):
+        return first == second
+    (host_a, port_a), (host_b, port_b) = (bind.rsplit(":", 1) for bind in (first, second))
+    if int(port_a) != int(port_b):
+        return False
+    return host_a == host_b or host_a in _WILDCARD_HOSTS or host_b in _WILDCARD_HOSTS
 
 
 def wslab_topology_errors(
@@ -80,6 +93,11 @@ def wslab_topology_errors(
         processes = spec.get("processes", 1)
         if not isinstance(processes, int) or processes < 1:
             errors.append(f"{where}: servers.{name}.processes must be a positive integer")
+        elif name == "daphne" and processes != 1:
+            errors.append(
+                f"{where}: servers.daphne.processes is {processes}; Daphne runs one process "
+                "(use uvicorn, or gunicorn with uvicorn_worker.UvicornWorker, for several)"
+            )
         if name not in binds:
             errors.append(f"wslab_app_binds has no entry for {name!r}, which the layout runs")
         else:
@@ -89,9 +107,11 @@ def wslab_topology_errors(
     if channel_layer not in CHANNEL_LAYERS:
         errors.append(f"{where}: channel_layer is {channel_layer!r}; use one of {sorted(CHANNEL_LAYERS)}")
     asgi_processes = sum(
-        (spec or {}).get("processes", 1)
+        spec.get("processes", 1)
         for spec in servers.values()
-        if isinstance(spec, dict) and spec.get("interface") == "asgi"
+        if isinstance(spec, dict)
+        and spec.get("interface") == "asgi"
+        and isinstance(spec.get("processes", 1), int)
     )
     if channel_layer == "memory" and asgi_processes > 1:
         errors.append(
@@ -105,6 +125,7 @@ def wslab_topology_errors(
         routes = []
     seen_paths: set[str] = set()
     expected_verdict = ((topology.get("expect") or {}).get("websocket") or {}).get("verdict")
+    usable: list[tuple[int, dict[str, Any]]] = []
     for index, route in enumerate(routes):
         if not isinstance(route, dict):
             errors.append(f"{where}: routes[{index}] must be a mapping")
@@ -112,39 +133,55 @@ def wslab_topology_errors(
         path = route.get("path")
         if not isinstance(path, str) or not path.startswith("/"):
             errors.append(f"{where}: routes[{index}].path must start with '/'")
-        elif path in seen_paths:
+            continue
+        if path in seen_paths:
             errors.append(f"{where}: routes[{index}].path {path} appears twice")
-        else:
-            seen_paths.add(path)
-        server = route.get("server")
-        if server not in servers:
-            errors.append(f"{where}: routes[{index}].server {server!r} is not one of servers {sorted(servers)}")
+        seen_paths.add(path)
+        if route.get("server") not in servers:
+            errors.append(
+                f"{where}: routes[{index}].server {route.get('server')!r} is not one of servers {sorted(servers)}"
+            )
             continue
         if not isinstance(route.get("websocket", False), bool):
             errors.append(f"{where}: routes[{index}].websocket must be true or false")
-        interface = (servers[server] or {}).get("interface")
-        # A WebSocket route to a WSGI server can only fail. The wsgi layout
-        # does it on purpose and says so in its expectation.
-        if (
-            isinstance(path, str)
-            and path.startswith("/ws")
-            and interface == "wsgi"
-            and expected_verdict == "open"
-        ):
-            errors.append(
-                f"{where}: routes[{index}] sends {path} to {server}, a WSGI server, which cannot "
-                "hold a WebSocket; route it to daphne or uvicorn"
-            )
+            continue
+        usable.append((index, route))
+
+    # A layout that promises open WebSockets must send /ws/ (by nginx's
+    # longest-prefix rule) to an ASGI server, through a location that forwards
+    # the upgrade. The wsgi and broken-proxy layouts break these on purpose,
+    # and say so in their expectation.
+    if expected_verdict == "open" and usable:
+        matching = [(i, r) for i, r in usable if WS_PATH.startswith(r["path"])]
+        if not matching:
+            errors.append(f"{where}: no route serves {WS_PATH}, yet the layout expects WebSockets to open")
+        else:
+            index, route = max(matching, key=lambda item: len(item[1]["path"]))
+            server = route["server"]
+            served = f"routes[{index}] (path {route['path']})"
+            if (servers[server] or {}).get("interface") == "wsgi":
+                errors.append(
+                    f"{where}: {served} sends {WS_PATH} to {server}, a WSGI server, which cannot hold "
+                    "a WebSocket; route it to daphne or uvicorn"
+                )
+            elif not route.get("websocket", False):
+                errors.append(
+                    f"{where}: {served} serves {WS_PATH} without websocket: true, so nginx would drop "
+                    "the Upgrade and Connection headers; set websocket: true on it"
+                )
 
     expect = topology.get("expect")
     if not isinstance(expect, dict) or "http" not in expect or "websocket" not in expect:
         errors.append(f"{where}: expect must give http and websocket expectations")
 
-    bound = [(name, binds.get(name)) for name in servers if isinstance(binds.get(name), str)]
-    addresses = [bind for _, bind in bound]
-    for name, bind in bound:
-        if addresses.count(bind) > 1:
-            errors.append(f"wslab_app_binds: {name} listens on {bind}, which another server of the layout also uses")
+    bound = [(name, binds[name]) for name in servers if name in binds and not wslab_bind_errors(binds[name], name)]
+    for position, (name, bind) in enumerate(bound):
+        for other, other_bind in bound[position + 1 :]:
+            if _binds_collide(bind, other_bind):
+                errors.append(
+                    f"wslab_app_binds: {name} listens on {bind} and {other} on {other_bind}, "
+                    "which is the same address; give each server its own port or socket"
+                )
 
     if not isinstance(ping_interval, int) or not isinstance(read_timeout, int):
         errors.append("wslab_ws_ping_interval and wslab_proxy_read_timeout must be integers (seconds)")

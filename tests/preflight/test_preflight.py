@@ -1,0 +1,260 @@
+"""Bad inputs stop the real site.yml in its preflight play, named, before the host changes.
+
+Each case runs `ansible-playbook site.yml` against a container (see conftest.py) with a
+valid baseline inventory and one thing wrong, and checks that the run fails,
+that the failure names the variable or layout key to change, that no play
+after the preflight started, and that `docker diff` of the host is unchanged.
+A case marked xfail (with a gap) would be a bad input the preflight does not
+stop yet: the reason says what it misses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import yaml
+
+from wslab.topology import PROJECT_DIR, TOPOLOGIES_DIR, layout_names
+
+PREFLIGHT_PLAY = yaml.safe_load((PROJECT_DIR / "playbooks/preflight.yml").read_text())[0]["name"]
+DEFAULT_BINDS = yaml.safe_load((PROJECT_DIR / "roles/wslab/defaults/main.yml").read_text())["wslab_app_binds"]
+KNOWN_LAYOUTS = ", ".join(layout_names())
+
+DAPHNE = {"interface": "asgi", "processes": 1, "options": {}}
+GUNICORN_WSGI = {"interface": "wsgi", "processes": 2, "options": {"worker_class": "sync"}}
+
+
+def layout(name: str, servers: dict[str, Any], routes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A layout definition (see topologies/README.md) that claims WebSockets open."""
+    front = servers.get(routes[0]["server"]) or {}
+    return {
+        "name": name,
+        "summary": "preflight test layout",
+        "servers": servers,
+        "routes": routes,
+        "channel_layer": "memory",
+        "expect": {
+            "http": {"status": 200, "interface": front.get("interface"), "server": routes[0]["server"]},
+            "websocket": {"verdict": "open", "handshake_status": 101},
+        },
+    }
+
+
+SPLIT = layout(
+    "split",
+    {"gunicorn": GUNICORN_WSGI, "daphne": DAPHNE},
+    [{"path": "/", "server": "gunicorn"}, {"path": "/ws/", "server": "daphne", "websocket": True}],
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    # Substrings of the failure message Ansible prints (whitespace collapsed).
+    message: tuple[str, ...]
+    extra_vars: dict[str, Any] = field(default_factory=dict)
+    # Baseline variables left out of the inventory.
+    unset: tuple[str, ...] = ()
+    # (file name, definition): a layout in a directory of its own, which
+    # wslab_topologies_dir then points at; wslab_layout names the file.
+    layout: tuple[str, Any] | None = None
+    # Substrings of the whole output, such as the assertion that failed.
+    output: tuple[str, ...] = ()
+    gap: str = ""
+
+
+CASES = [
+    Case(
+        "unknown-layout",
+        extra_vars={"wslab_layout": "nosuch"},
+        message=(
+            "Unknown layout wslab_layout='nosuch'",
+            f"Known layouts (files in {TOPOLOGIES_DIR.resolve()}): {KNOWN_LAYOUTS}.",
+        ),
+    ),
+    Case(
+        "layout-empty",
+        extra_vars={"wslab_layout": ""},
+        message=("wslab_layout is not set for ", f"Set it in the inventory (group_vars) to one of: {KNOWN_LAYOUTS}."),
+    ),
+    Case(
+        "layout-unset",
+        unset=("wslab_layout",),
+        message=("wslab_layout is not set for ", f"Set it in the inventory (group_vars) to one of: {KNOWN_LAYOUTS}."),
+    ),
+    Case(
+        "websocket-route-to-wsgi-server-expected-open",
+        layout=(
+            "wsgi-ws",
+            layout(
+                "wsgi-ws",
+                {"gunicorn": GUNICORN_WSGI},
+                [{"path": "/", "server": "gunicorn"}, {"path": "/ws/", "server": "gunicorn", "websocket": True}],
+            ),
+        ),
+        message=(
+            "topologies/wsgi-ws.yml: routes[1] (path /ws/) sends /ws/ to gunicorn, a WSGI server, "
+            "which cannot hold a WebSocket; route it to daphne or uvicorn",
+        ),
+    ),
+    Case(
+        "several-asgi-processes-on-the-memory-channel-layer",
+        layout=(
+            "daphne-x2",
+            layout(
+                "daphne-x2",
+                {"daphne": dict(DAPHNE, processes=2)},
+                [{"path": "/", "server": "daphne", "websocket": True}],
+            ),
+        ),
+        message=(
+            "topologies/daphne-x2.yml: 2 ASGI processes share the in-memory channel layer",
+            "set channel_layer: redis",
+        ),
+    ),
+    Case(
+        "ping-interval-not-below-read-timeout",
+        extra_vars={"wslab_ws_ping_interval": 60, "wslab_proxy_read_timeout": 60},
+        message=("wslab_ws_ping_interval (60s) must be below wslab_proxy_read_timeout (60s)",),
+    ),
+    Case(
+        "two-servers-on-one-bind",
+        layout=("split", SPLIT),
+        extra_vars={"wslab_app_binds": dict(DEFAULT_BINDS, gunicorn="127.0.0.1:8001", daphne="127.0.0.1:8001")},
+        message=(
+            "wslab_app_binds: gunicorn listens on 127.0.0.1:8001 and daphne on 127.0.0.1:8001, "
+            "which is the same address",
+        ),
+    ),
+    Case(
+        "secret-key-unset",
+        unset=("django_app_secret_key",),
+        message=("django_app_secret_key must be set (at least 32 characters; keep it in Ansible Vault",),
+        output=("django_app_secret_key | length >= 32",),
+    ),
+    Case(
+        "secret-key-too-short",
+        extra_vars={"django_app_secret_key": "too-short-for-a-key"},
+        message=("django_app_secret_key must be set (at least 32 characters; keep it in Ansible Vault",),
+        output=("django_app_secret_key | length >= 32",),
+    ),
+    Case(
+        "allowed-hosts-wildcard",
+        extra_vars={"django_app_allowed_hosts": ["localhost", "*"]},
+        message=("django_app_allowed_hosts must list the site's host names explicitly (not '*'",),
+        output=("not in django_app_allowed_hosts",),
+    ),
+    Case(
+        "bind-without-port",
+        extra_vars={"wslab_app_binds": dict(DEFAULT_BINDS, daphne="localhost")},
+        message=("wslab_app_binds.daphne is 'localhost': use HOST:PORT",),
+    ),
+    Case(
+        "unknown-server",
+        layout=(
+            "hypercorn",
+            layout("hypercorn", {"hypercorn": DAPHNE}, [{"path": "/", "server": "hypercorn", "websocket": True}]),
+        ),
+        message=("topologies/hypercorn.yml: unknown server 'hypercorn'; known: ",),
+    ),
+    Case(
+        "layout-name-is-not-its-file-name",
+        layout=(
+            "renamed",
+            layout("daphne", {"daphne": DAPHNE}, [{"path": "/", "server": "daphne", "websocket": True}]),
+        ),
+        message=("topologies/renamed.yml: name is 'daphne', expected 'renamed' (the file name)",),
+    ),
+    Case(
+        "read-timeout-not-an-integer",
+        extra_vars={"wslab_proxy_read_timeout": "soon"},
+        message=("argument 'wslab_proxy_read_timeout' is of type str and we were unable to convert to int",),
+    ),
+    Case(
+        "binds-not-a-mapping",
+        extra_vars={"wslab_app_binds": "127.0.0.1:8001"},
+        message=("argument 'wslab_app_binds' is of type str and we were unable to convert to dict",),
+    ),
+    Case(
+        "catch-all-route-to-wsgi-server-expected-open",
+        layout=(
+            "wsgi-open",
+            layout("wsgi-open", {"gunicorn": GUNICORN_WSGI}, [{"path": "/", "server": "gunicorn", "websocket": True}]),
+        ),
+        message=("topologies/wsgi-open.yml: routes[0] (path /) sends /ws/ to gunicorn, a WSGI server",),
+    ),
+    Case(
+        "two-servers-on-one-port-through-a-wildcard-address",
+        layout=("split", SPLIT),
+        extra_vars={"wslab_app_binds": dict(DEFAULT_BINDS, gunicorn="0.0.0.0:8001", daphne="127.0.0.1:8001")},
+        message=("gunicorn listens on 0.0.0.0:8001 and daphne on 127.0.0.1:8001, which is the same address",),
+    ),
+    Case(
+        "route-without-websocket-forwarding-expected-open",
+        layout=(
+            "no-upgrade",
+            layout("no-upgrade", {"daphne": DAPHNE}, [{"path": "/", "server": "daphne", "websocket": False}]),
+        ),
+        message=("topologies/no-upgrade.yml: routes[0] (path /) serves /ws/ without websocket: true",),
+    ),
+    Case(
+        "server-processes-not-an-integer",
+        layout=(
+            "daphne-str",
+            layout(
+                "daphne-str",
+                {"daphne": dict(DAPHNE, processes="2")},
+                [{"path": "/", "server": "daphne", "websocket": True}],
+            ),
+        ),
+        message=("servers.daphne.processes must be a positive integer",),
+    ),
+    Case(
+        "nginx-listen-port-not-an-integer",
+        extra_vars={"nginx_listen_port": "eighty"},
+        message=("argument 'nginx_listen_port' is of type str and we were unable to convert to int",),
+    ),
+]
+
+
+def _param(case: Case) -> Any:
+    marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=case.gap)] if case.gap else []
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+def test_changes_on_the_target_are_seen(deployer, target):
+    """The inventory reaches the container, and what a run changes shows in docker diff."""
+    run = deployer.ad_hoc("ansible.builtin.file", "path=/srv/wslab-preflight-canary state=touch mode=0644")
+    assert run.returncode == 0, run.report()
+    assert "+ A /srv/wslab-preflight-canary" in target.changes(), run.report()
+
+
+def test_preflight_passes_the_baseline_and_changes_nothing(deployer, target):
+    run = deployer.playbook("playbooks/preflight.yml")
+    assert run.returncode == 0, run.report()
+    assert run.plays == [PREFLIGHT_PLAY], run.report()
+    assert target.changes() == [], run.report()
+
+
+@pytest.mark.parametrize("case", [_param(case) for case in CASES])
+def test_bad_input_stops_site_yml_before_any_change(case, deployer, target):
+    extra_vars = dict(case.extra_vars)
+    if case.layout:
+        name, definition = case.layout
+        extra_vars["wslab_topologies_dir"] = str(deployer.layouts_dir({name: definition}))
+        extra_vars["wslab_layout"] = name
+
+    run = deployer.playbook("site.yml", extra_vars=extra_vars, unset=case.unset)
+
+    assert run.returncode != 0, f"site.yml succeeded\n{run.report()}"
+    errors = " | ".join(run.error_messages)
+    for text in case.message:
+        assert text in errors, f"{text!r} not in the failure: {errors!r}\n{run.report()}"
+    output = " ".join(run.output.split())
+    for text in case.output:
+        assert text in output, f"{text!r} not in the output\n{run.report()}"
+    changes = target.changes()
+    assert changes == [], f"the host changed: {changes}\n{run.report()}"
+    assert run.plays == [PREFLIGHT_PLAY], f"the run went past the preflight play\n{run.report()}"

@@ -1,0 +1,66 @@
+"""The shipped inventories: the production example and the local lab."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from wslab.topology import PROJECT_DIR, layout_names
+
+VENV_BIN = PROJECT_DIR / ".venv" / "bin"
+PROD = ["-i", "inventories/prod", "--vault-password-file", "inventories/prod/vault-password.example"]
+
+
+def _ansible(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(VENV_BIN / args[0]), *args[1:]],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120,
+        env={"PATH": f"{VENV_BIN}:/usr/bin:/bin", "ANSIBLE_NOCOLOR": "1", "HOME": "/root"},
+    )
+
+
+@pytest.fixture(scope="module")
+def prod_inventory():
+    run = _ansible("ansible-inventory", *PROD, "--list")
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_prod_example_names_every_group(prod_inventory):
+    for group in ("wslab_proxy", "wslab_app", "wslab_redis"):
+        assert prod_inventory[group]["hosts"], group
+
+
+def test_prod_example_secret_comes_from_the_vault_and_passes_preflight():
+    host = "web1.example.org"
+    run = _ansible("ansible", host, *PROD, "-m", "ansible.builtin.debug", "-a", "var=django_app_secret_key")
+    assert run.returncode == 0, run.stdout + run.stderr
+    match = re.search(r"django_app_secret_key: (\S+)", run.stdout)
+    assert match, run.stdout
+    key = match[1]
+    assert key.startswith("example-not-a-secret")
+    assert len(key) >= 32
+    vault = (PROJECT_DIR / "inventories/prod/group_vars/all/vault.yml").read_text()
+    assert vault.startswith("$ANSIBLE_VAULT;") and "example-not-a-secret" not in vault
+
+
+def test_prod_example_layout_exists(prod_inventory):
+    layouts = {vars_["wslab_layout"] for vars_ in prod_inventory["_meta"]["hostvars"].values()}
+    assert layouts <= set(layout_names())
+
+
+@pytest.mark.parametrize("inventory", ["inventories/prod", "inventories/lab"])
+def test_site_playbook_parses_against_the_inventory(inventory):
+    args = PROD if inventory == "inventories/prod" else ["-i", inventory]
+    run = _ansible("ansible-playbook", "site.yml", *args, "--syntax-check")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_lab_hosts_publish_distinct_ports():
+    run = _ansible("ansible-inventory", "-i", "inventories/lab", "--list")
+    hostvars = json.loads(run.stdout)["_meta"]["hostvars"]
+    ports = [vars_["wslab_lab_port"] for vars_ in hostvars.values()]
+    assert len(ports) == len(set(ports))
