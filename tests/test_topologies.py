@@ -89,6 +89,17 @@ def test_an_open_layout_must_forward_the_upgrade_on_its_ws_route():
     assert errors(load_layout("broken-proxy")) == []  # it breaks the rule on purpose
 
 
+def test_http_version_must_be_one_nginx_knows():
+    topology = copy.deepcopy(load_layout("proxy-http10"))
+    topology["routes"][0]["http_version"] = "2"
+    assert any("http_version must be one of" in e for e in errors(topology))
+
+
+def test_nginx_locations_carry_an_explicit_http_version():
+    (location,) = filters.wslab_nginx_locations(load_layout("proxy-http10"))
+    assert location == {"path": "/", "upstream": "daphne", "websocket": True, "http_version": "1.0"}
+
+
 def test_processes_must_be_an_integer():
     topology = copy.deepcopy(load_layout("uvicorn"))
     topology["servers"]["uvicorn"]["processes"] = "2"

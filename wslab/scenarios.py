@@ -45,12 +45,13 @@ class Run:
 
 def run_scenario(layout: str, suite: str, extra_env: dict[str, str]) -> Run:
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = BUILD_DIR / f"{suite}-{layout}.log"
+    run_id = os.environ.get("WSLAB_RUN_ID", "")
+    log_path = BUILD_DIR / f"{suite}-{layout}{run_id}.log"
     env = {
         **os.environ,
         **extra_env,
         "WSLAB_SUITE": suite,
-        "MOLECULE_EPHEMERAL_DIRECTORY": str(BUILD_DIR / "ephemeral" / f"{suite}-{layout}"),
+        "MOLECULE_EPHEMERAL_DIRECTORY": str(BUILD_DIR / "ephemeral" / f"{suite}-{layout}{run_id}"),
         "NO_COLOR": "1",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = list(pool.map(lambda pair: run_scenario(*pair, {}), pairs))
     wall = time.monotonic() - started
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    (BUILD_DIR / "results.json").write_text(
+    (BUILD_DIR / f"results{os.environ.get('WSLAB_RUN_ID', '')}.json").write_text(
         json.dumps({"wall_s": wall, "jobs": args.jobs, "runs": [asdict(r) for r in runs]}, indent=2)
     )
     for run in runs:

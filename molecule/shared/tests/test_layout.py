@@ -62,6 +62,22 @@ def test_app_servers_listen_where_nginx_expects(host, layout, wslab_vars):
         assert f"server {bind};" in site
 
 
+def test_nginx_locations_are_the_layout_routes(host, layout):
+    """What nginx was told, route by route: the upstream, whether the upgrade
+    headers are forwarded, and the HTTP version spoken upstream."""
+    site = host.file("/etc/nginx/sites-enabled/wslab").content_string
+    for route in layout["routes"]:
+        block = site.split(f"location {route['path']} {{", 1)[1].split("}", 1)[0]
+        assert f"proxy_pass http://{route['server']};" in block
+        forwards_upgrade = "proxy_set_header Upgrade $http_upgrade;" in block
+        assert forwards_upgrade is route.get("websocket", False), block
+        version = route.get("http_version", "1.1" if route.get("websocket") else None)
+        if version:
+            assert f"proxy_http_version {version};" in block, block
+        else:
+            assert "proxy_http_version" not in block, block
+
+
 def test_nginx_is_running_with_a_valid_config(host):
     nginx = host.service("nginx")
     assert nginx.is_enabled and nginx.is_running

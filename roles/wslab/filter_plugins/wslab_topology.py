@@ -20,6 +20,8 @@ CHANNEL_LAYERS = {"memory", "redis"}
 _BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 # The path the lab's WebSocket routes live under (sample_app/echo/routing.py).
 WS_PATH = "/ws/"
+# proxy_http_version values nginx accepts.
+HTTP_VERSIONS = {"1.0", "1.1"}
 _WILDCARD_HOSTS = {"0.0.0.0", "[::]", "::", "*"}
 _BIND_UNIX = re.compile(r"^unix:/run/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\.sock$")
 
@@ -145,6 +147,9 @@ def wslab_topology_errors(
         if not isinstance(route.get("websocket", False), bool):
             errors.append(f"{where}: routes[{index}].websocket must be true or false")
             continue
+        if route.get("http_version", "1.1") not in HTTP_VERSIONS:
+            errors.append(f"{where}: routes[{index}].http_version must be one of {sorted(HTTP_VERSIONS)}")
+            continue
         usable.append((index, route))
 
     # A layout that promises open WebSockets must send /ws/ (by nginx's
@@ -204,14 +209,17 @@ def wslab_nginx_upstreams(topology: dict[str, Any], binds: dict[str, str]) -> li
 
 def wslab_nginx_locations(topology: dict[str, Any]) -> list[dict[str, Any]]:
     """nginx proxied locations, in the layout's order."""
-    return [
-        {
+    locations = []
+    for route in topology["routes"]:
+        location = {
             "path": route["path"],
             "upstream": route["server"],
             "websocket": bool(route.get("websocket", False)),
         }
-        for route in topology["routes"]
-    ]
+        if "http_version" in route:
+            location["http_version"] = str(route["http_version"])
+        locations.append(location)
+    return locations
 
 
 class FilterModule:
