@@ -22,7 +22,7 @@ export ANSIBLE_NOCOLOR := 1
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down test lint unit molecule venv engine images host-deps matrix
+.PHONY: help up down test lint unit molecule venv engine images host-deps browser-deps matrix
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,7 +45,7 @@ lint: venv  ## yamllint and ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 
-unit: engine venv  ## the project's pytest suite (sample app, probe, filters, data)
+unit: engine venv browser-deps  ## the project's pytest suite (sample app, probe, filters, data)
 	$(BIN)/pytest
 
 molecule: host-deps engine images venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
@@ -60,6 +60,9 @@ $(VENV)/.installed: requirements/lab.txt sample_app/requirements.txt | host-deps
 
 host-deps:
 	@scripts/host-deps.sh
+
+browser-deps:
+	@scripts/browser-deps.sh
 
 engine:
 	@scripts/docker-engine.sh

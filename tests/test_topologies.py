@@ -37,6 +37,9 @@ def test_every_layout_states_its_expectation_in_probe_verdicts(name):
     assert expect["websocket"]["verdict"] in VERDICTS
     assert (expect["websocket"]["handshake_status"] == 101) == (expect["websocket"]["verdict"] == "open")
     assert expect["http"]["interface"] in {"wsgi", "asgi"}
+    if expect["websocket"]["verdict"] == "open":
+        assert expect["websocket"]["server"] in load_layout(name)["servers"]
+        assert expect["websocket"]["restart_close_code"] in {1000, 1001, 1006, 1012}
 
 
 def test_the_lab_covers_the_wsgi_and_daphne_layouts():
@@ -104,6 +107,14 @@ def test_processes_must_be_an_integer():
     topology = copy.deepcopy(load_layout("uvicorn"))
     topology["servers"]["uvicorn"]["processes"] = "2"
     assert any("servers.uvicorn.processes must be a positive integer" in e for e in errors(topology))
+
+
+def test_the_stock_uvicorn_worker_cannot_ping_below_a_short_read_timeout():
+    topology = copy.deepcopy(load_layout("gunicorn-uvicorn"))
+    assert errors(topology, read_timeout=5, ping=2) == []  # the sample app's worker follows the setting
+    topology["servers"]["gunicorn"]["options"]["worker_class"] = "uvicorn_worker.UvicornWorker"
+    assert any("pings idle WebSockets every 20s" in e for e in errors(topology, read_timeout=5, ping=2))
+    assert errors(topology, read_timeout=60, ping=20) == []
 
 
 def test_gunicorn_asgi_needs_an_asgi_worker_class():

@@ -112,11 +112,11 @@ class Verdict(enum.StrEnum):
     # Something answered, but not with a WebSocket handshake websockets could
     # accept (malformed HTTP, a 101 with wrong Upgrade headers, ...).
     INVALID_HANDSHAKE = "invalid-handshake"
-    # Never produced by the probe itself. A single probe cannot tell a full
-    # server from a broken one: a 503 or a dropped-handshake only means "too
-    # many connections" when it appears as load rises. The capacity tests
-    # reclassify those outcomes under this name; it lives here so that every
-    # verdict the lab reports is spelled in one place.
+    # nginx itself answered 500 (no app stamp): what it does when it runs out
+    # of worker_connections while connecting to the upstream (its error log
+    # says "worker_connections are not enough"). A lone 503, or a dropped
+    # handshake, is not evidence enough on its own: the capacity tests see
+    # those too as load rises, and say so.
     TOO_MANY_CONNECTIONS = "too-many-connections"
 
 
@@ -386,6 +386,14 @@ def _classify_status(result: ProbeResult) -> tuple[Verdict, str]:
             f"REJECTED: HTTP 403 for Origin {result.origin_sent}: the app's origin"
             f" check refused it — {_origin_host(result.origin_sent)} is not in"
             " ALLOWED_HOSTS"
+        )
+    server_header = _lookup(result.handshake_headers, "Server") or ""
+    if status == 500 and server_header.lower().startswith("nginx"):
+        return Verdict.TOO_MANY_CONNECTIONS, (
+            f"REJECTED: HTTP 500 from the proxy itself ({server_header}), not from the app:"
+            " nginx answers so when it runs out of worker_connections while connecting"
+            " upstream; its error log says 'worker_connections are not enough'. Raise the"
+            " connection limits (worker_connections, worker_rlimit_nofile, LimitNOFILE)"
         )
     if status in (502, 504):
         server = _lookup(result.handshake_headers, "Server")

@@ -219,6 +219,25 @@ def test_server_down(status: int) -> None:
     assert "the proxy could not reach the application server" in line
 
 
+def test_500_from_nginx_itself_is_too_many_connections() -> None:
+    verdict, line = classify(
+        record(handshake_status=500, handshake_headers={"Server": "nginx/1.22.1"})
+    )
+    assert verdict == Verdict.TOO_MANY_CONNECTIONS
+    assert "worker_connections are not enough" in line
+
+
+def test_500_from_the_app_is_only_an_http_status() -> None:
+    verdict, _ = classify(
+        record(
+            handshake_status=500,
+            handshake_interface="asgi",
+            handshake_headers={"Server": "nginx/1.22.1", "X-Wslab-Interface": "asgi"},
+        )
+    )
+    assert verdict != Verdict.TOO_MANY_CONNECTIONS
+
+
 def test_503_is_only_an_http_status() -> None:
     # A lone 503 is not evidence of a full server; see TOO_MANY_CONNECTIONS.
     verdict, line = classify(

@@ -16,7 +16,9 @@ from websockets.asyncio.client import connect
 
 from wslab.probe import run_probe
 
-HOLD_SECONDS = 10
+# An idle socket is held for this many times nginx's read timeout: it
+# survives only if the server's pings keep nginx from closing it.
+HOLD_READ_TIMEOUTS = 3
 PROBE_SOURCE = Path(__file__).resolve().parents[3] / "wslab" / "probe.py"
 
 
@@ -117,17 +119,18 @@ def test_static_files_are_served_by_nginx_not_django(site_url):
     assert b"WebSocket" in body
 
 
-def test_websocket_through_nginx_behaves_as_the_layout_expects(site_url, layout):
+def test_websocket_through_nginx_behaves_as_the_layout_expects(site_url, layout, wslab_vars):
     expected = layout["expect"]["websocket"]
     opens = expected["verdict"] == "open"
-    result = run_probe(site_url, hold=HOLD_SECONDS if opens else 0.0, timeout=10.0)
+    hold = HOLD_READ_TIMEOUTS * wslab_vars["wslab_proxy_read_timeout"]
+    result = run_probe(site_url, hold=hold if opens else 0.0, timeout=10.0)
     record = result.to_dict()
     assert result.verdict == expected["verdict"], record
     assert result.handshake_status == expected["handshake_status"], record
     if opens:
         assert result.echo_ok is True, record
         assert not result.closed_early, record
-        assert result.held_s >= HOLD_SECONDS, record
+        assert result.held_s >= hold, record
     else:
         assert result.opened is False, record
         # Who answered the refused handshake: the app stamps every response

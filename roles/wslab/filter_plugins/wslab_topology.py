@@ -15,7 +15,12 @@ SERVER_INTERFACES = {
     "daphne": {"asgi"},
     "uvicorn": {"asgi"},
 }
-GUNICORN_ASGI_WORKERS = {"uvicorn_worker.UvicornWorker", "uvicorn.workers.UvicornWorker"}
+# The stock Uvicorn worker classes ping idle WebSockets every 20 s, uvicorn's
+# default, and Gunicorn cannot change it; the sample app's subclass reads the
+# interval from the environment the gunicorn role sets.
+STOCK_UVICORN_WORKERS = {"uvicorn_worker.UvicornWorker", "uvicorn.workers.UvicornWorker"}
+STOCK_UVICORN_PING_INTERVAL = 20
+GUNICORN_ASGI_WORKERS = STOCK_UVICORN_WORKERS | {"labsite.workers.UvicornWorker"}
 CHANNEL_LAYERS = {"memory", "redis"}
 _BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 # The path the lab's WebSocket routes live under (sample_app/echo/routing.py).
@@ -89,6 +94,18 @@ def wslab_topology_errors(
             errors.append(
                 f"{where}: gunicorn with interface asgi needs options.worker_class "
                 f"uvicorn_worker.UvicornWorker (got {worker_class!r})"
+            )
+        if (
+            name == "gunicorn"
+            and worker_class in STOCK_UVICORN_WORKERS
+            and isinstance(read_timeout, int)
+            and STOCK_UVICORN_PING_INTERVAL >= read_timeout
+        ):
+            errors.append(
+                f"{where}: gunicorn's {worker_class} pings idle WebSockets every "
+                f"{STOCK_UVICORN_PING_INTERVAL}s whatever wslab_ws_ping_interval says, which is not below "
+                f"wslab_proxy_read_timeout ({read_timeout}s); use labsite.workers.UvicornWorker or raise "
+                "the read timeout"
             )
         if name == "gunicorn" and interface == "wsgi" and worker_class in GUNICORN_ASGI_WORKERS:
             errors.append(f"{where}: gunicorn worker_class {worker_class} serves ASGI; set interface: asgi")

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Debian's Chromium, for the end-to-end browser test (tests/browser/), which
+# drives it headless over the DevTools protocol. Installed only when missing;
+# safe to run any number of times.
+set -euo pipefail
+
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "browser-deps: installing chromium" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+fi
