@@ -51,15 +51,50 @@ def wslab_vars(host, wslab_defaults):
     return {key: inventory.get(key, value) for key, value in wslab_defaults.items()}
 
 
-@pytest.fixture(scope="module")
-def site_url(host) -> str:
-    """nginx of the scenario's container, as published on 127.0.0.1."""
+def _published_url(host, port: int, scheme: str) -> str:
+    """A port of the scenario's container, as Docker published it on 127.0.0.1."""
     name = host.backend.get_hostname()
     out = subprocess.run(
-        ["docker", "port", name, "80/tcp"], capture_output=True, text=True, check=True, timeout=30
+        ["docker", "port", name, f"{port}/tcp"], capture_output=True, text=True, check=True, timeout=30
     ).stdout
     address = next(line for line in out.splitlines() if line.startswith("127.0.0.1:"))
-    return f"http://{address}/"
+    return f"{scheme}://{address}/"
+
+
+@pytest.fixture(scope="module")
+def site_url(host) -> str:
+    """nginx's plain HTTP port."""
+    return _published_url(host, 80, "http")
+
+
+@pytest.fixture(scope="module")
+def tls_url(host) -> str:
+    """nginx's TLS port (the Molecule base config turns nginx_tls on)."""
+    return _published_url(host, 443, "https")
+
+
+@pytest.fixture
+def assert_websocket_as_expected(layout):
+    """Checks a probe result against the layout's expect.websocket claim."""
+
+    def check(result, hold: float) -> None:
+        expected = layout["expect"]["websocket"]
+        record = result.to_dict()
+        assert result.verdict == expected["verdict"], record
+        assert result.handshake_status == expected["handshake_status"], record
+        if expected["verdict"] == "open":
+            assert result.echo_ok is True, record
+            assert not result.closed_early, record
+            assert result.held_s >= hold, record
+        else:
+            assert result.opened is False, record
+            # Who answered the refused handshake: the app stamps every
+            # response it serves with the interface and server that carried it.
+            answered_by = expected.get("answered_by") or {}
+            assert result.handshake_interface == answered_by.get("interface"), record
+            assert result.handshake_server == answered_by.get("server"), record
+
+    return check
 
 
 @pytest.fixture

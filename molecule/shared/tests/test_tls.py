@@ -6,10 +6,8 @@ the same WebSocket verdict through the same nginx locations."""
 from __future__ import annotations
 
 import hashlib
-import json
 import socket
 import ssl
-import subprocess
 import urllib.request
 from urllib.parse import urlsplit
 
@@ -35,17 +33,6 @@ def tls_vars(host):
     settings = {key: value for key, value in inventory.items() if key.startswith("nginx_tls")}
     assert settings.get("nginx_tls") is True, f"the Molecule base config turns nginx_tls on: {settings}"
     return settings
-
-
-@pytest.fixture(scope="module")
-def tls_url(host, tls_vars) -> str:
-    """nginx's TLS port of the scenario's container, as published on 127.0.0.1."""
-    name = host.backend.get_hostname()
-    out = subprocess.run(
-        ["docker", "port", name, "443/tcp"], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
-    address = next(line for line in out.splitlines() if line.startswith("127.0.0.1:"))
-    return f"https://{address}/"
 
 
 def _get(url: str):
@@ -86,34 +73,12 @@ def test_self_signed_key_is_root_only(host, tls_vars):
     assert key.mode == 0o600
 
 
-def test_healthz_over_tls_names_the_expected_interface(tls_url, layout):
-    status, headers, body = _get(tls_url + "healthz")
-    expected = layout["expect"]["http"]
-    assert status == expected["status"]
-    health = json.loads(body)
-    assert health["interface"] == expected["interface"]
-    assert health["server"] == expected["server"]
-    assert headers["X-Wslab-Interface"] == expected["interface"]
-
-
-def test_websocket_over_wss_behaves_as_the_layout_expects(tls_url, layout):
-    expected = layout["expect"]["websocket"]
-    opens = expected["verdict"] == "open"
-    result = run_probe(tls_url, insecure=True, hold=HOLD_SECONDS if opens else 0.0, timeout=10.0)
-    record = result.to_dict()
-    assert result.ws_url.startswith("wss://"), record
-    assert result.http_interface == layout["expect"]["http"]["interface"], record
-    assert result.verdict == expected["verdict"], record
-    assert result.handshake_status == expected["handshake_status"], record
-    if opens:
-        assert result.echo_ok is True, record
-        assert not result.closed_early, record
-        assert result.held_s >= HOLD_SECONDS, record
-    else:
-        assert result.opened is False, record
-        answered_by = expected.get("answered_by") or {}
-        assert result.handshake_interface == answered_by.get("interface"), record
-        assert result.handshake_server == answered_by.get("server"), record
+def test_websocket_over_wss_behaves_as_the_layout_expects(tls_url, layout, assert_websocket_as_expected):
+    hold = HOLD_SECONDS if layout["expect"]["websocket"]["verdict"] == "open" else 0.0
+    result = run_probe(tls_url, insecure=True, hold=hold, timeout=10.0)
+    assert result.ws_url.startswith("wss://"), result.to_dict()
+    assert result.http_interface == layout["expect"]["http"]["interface"], result.to_dict()
+    assert_websocket_as_expected(result, hold)
 
 
 def test_probe_verifies_the_certificate_unless_told_not_to(tls_url):
