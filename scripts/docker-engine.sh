@@ -22,6 +22,9 @@ fi
 
 if ! pgrep -x dockerd >/dev/null 2>&1; then
     echo "docker-engine: starting dockerd (log: $LOG)" >&2
+    # Containers inherit the engine's open-file limit, and systemd inside them
+    # silently clamps LimitNOFILE to it: give the engine all the shell may.
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     # setsid: the engine must outlive the make target that started it.
     setsid dockerd >"$LOG" 2>&1 < /dev/null &
 fi
