@@ -29,6 +29,7 @@ class Row:
     url: str
     http: str
     websocket: str
+    wss: str
     expected: str
     verdict: str
     ok: bool
@@ -45,12 +46,17 @@ def lab_hosts(inventory: str) -> list[dict[str, Any]]:
     hostvars = data.get("_meta", {}).get("hostvars", {})
     hosts = data.get("wslab_lab", {}).get("hosts", [])
     return [
-        {"host": host, "layout": hostvars[host]["wslab_layout"], "port": int(hostvars[host]["wslab_lab_port"])}
+        {
+            "host": host,
+            "layout": hostvars[host]["wslab_layout"],
+            "port": int(hostvars[host]["wslab_lab_port"]),
+            "tls_port": int(hostvars[host]["wslab_lab_tls_port"]) if "wslab_lab_tls_port" in hostvars[host] else None,
+        }
         for host in hosts
     ]
 
 
-def check_host(host: str, layout_name: str, port: int, hold: float) -> Row:
+def check_host(host: str, layout_name: str, port: int, hold: float, tls_port: int | None = None) -> Row:
     layout = load_layout(layout_name)
     expect_http = layout["expect"]["http"]
     expect_ws = layout["expect"]["websocket"]
@@ -68,14 +74,21 @@ def check_host(host: str, layout_name: str, port: int, hold: float) -> Row:
         and result.http_server == expect_http["server"]
     )
     ws_ok = result.verdict == expect_ws["verdict"] and result.handshake_status == expect_ws["handshake_status"]
-    ok = http_ok and ws_ok
-    verdict = "as expected" if ok else "DIFFERS: " + result.message
-    return Row(host, layout_name, url, http, websocket, expected, verdict, ok, result.to_dict())
+    wss, wss_ok, wss_message = "-", True, ""
+    if tls_port:
+        # The lab's certificate is self-signed: the probe is told to accept it.
+        tls = run_probe(f"https://127.0.0.1:{tls_port}/", insecure=True, timeout=10.0)
+        wss = f"{tls.verdict} ({tls.handshake_status})"
+        wss_ok = tls.verdict == expect_ws["verdict"] and tls.handshake_status == expect_ws["handshake_status"]
+        wss_message = "" if wss_ok else " over TLS: " + tls.message
+    ok = http_ok and ws_ok and wss_ok
+    verdict = "as expected" if ok else "DIFFERS: " + (result.message if not (http_ok and ws_ok) else wss_message)
+    return Row(host, layout_name, url, http, websocket, wss, expected, verdict, ok, result.to_dict())
 
 
 def render(rows: list[Row]) -> str:
-    headers = ["layout", "url", "HTTP", "WebSocket", "expected", "verdict"]
-    table = [[r.layout, r.url, r.http, r.websocket, r.expected, r.verdict] for r in rows]
+    headers = ["layout", "url", "HTTP", "WebSocket", "wss", "expected", "verdict"]
+    table = [[r.layout, r.url, r.http, r.websocket, r.wss, r.expected, r.verdict] for r in rows]
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *table)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in table)])
@@ -87,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=3.0, help="seconds to hold each open socket (default 3)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = parser.parse_args(argv)
-    rows = [check_host(h["host"], h["layout"], h["port"], args.hold) for h in lab_hosts(args.inventory)]
+    rows = [
+        check_host(h["host"], h["layout"], h["port"], args.hold, h["tls_port"]) for h in lab_hosts(args.inventory)
+    ]
     if args.json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
     else:
