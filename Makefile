@@ -7,9 +7,10 @@ SHELL := /bin/bash
 
 VENV       ?= .venv
 PYTHON     ?= python3
-# Debian suites every scenario runs on, and scenario runs at once.
+# Debian suites every scenario runs on, and scenario runs at once (empty:
+# twice the cores, see wslab/scenarios.py).
 SUITES     ?= bookworm trixie
-JOBS       ?= 4
+JOBS       ?=
 # One layout (a scenario name) for quick work: make test LAYOUT=daphne
 LAYOUT     ?=
 BIN        := $(VENV)/bin
@@ -22,15 +23,21 @@ export ANSIBLE_NOCOLOR := 1
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down test lint unit molecule venv engine images host-deps browser-deps matrix
+.PHONY: help up down test lint unit molecule venv engine images wheelhouse host-deps browser-deps matrix
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 up: host-deps engine venv  ## deploy every lab layout into local containers and print the verified matrix
-	scripts/base-image.sh $(LAB_SUITE)
+	@echo "up: base images for $(LAB_SUITE)"
+	scripts/base-image.sh $(LAB_SUITE) seeded
+	@echo "up: the app's wheelhouse"
+	$(BIN)/python -m wslab.wheelhouse >/dev/null
+	@echo "up: starting the lab containers"
 	$(BIN)/ansible-playbook playbooks/lab.yml -i $(LAB_INV)
-	$(BIN)/ansible-playbook site.yml -i $(LAB_INV)
+	@echo "up: deploying every layout with site.yml"
+	WSLAB_WHEELHOUSE=$$($(BIN)/python -m wslab.wheelhouse --path) $(BIN)/ansible-playbook site.yml -i $(LAB_INV)
+	@echo "up: probing every layout"
 	$(BIN)/python -m wslab.matrix -i $(LAB_INV)
 
 matrix: venv  ## probe the running lab again and print the matrix
@@ -48,8 +55,8 @@ lint: venv  ## yamllint and ansible-lint (production profile)
 unit: engine venv browser-deps  ## the project's pytest suite (sample app, probe, filters, data)
 	$(BIN)/pytest
 
-molecule: host-deps engine images venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
-	$(BIN)/python -m wslab.scenarios --jobs $(JOBS) $(foreach s,$(SUITES),--suite $(s)) $(if $(LAYOUT),--layout $(LAYOUT))
+molecule: host-deps engine images wheelhouse venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
+	$(BIN)/python -m wslab.scenarios --jobs '$(JOBS)' $(foreach s,$(SUITES),--suite $(s)) $(if $(LAYOUT),--layout $(LAYOUT))
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements/lab.txt sample_app/requirements.txt | host-deps
@@ -67,5 +74,10 @@ browser-deps:
 engine:
 	@scripts/docker-engine.sh
 
+# Per suite: the pure image, and the one seeded with the roles' packages.
 images: engine
-	@for suite in $(SUITES); do scripts/base-image.sh $$suite; done
+	@for suite in $(SUITES); do scripts/base-image.sh $$suite seeded; done
+
+# The app's pinned wheels for every suite, once per set of pins.
+wheelhouse: images venv
+	@$(BIN)/python -m wslab.wheelhouse >/dev/null

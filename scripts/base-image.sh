@@ -1,28 +1,80 @@
 #!/usr/bin/env bash
-# Build the lab's systemd base image for one Debian suite when it is missing.
+# Build one of the lab's systemd base images for a Debian suite when it is missing.
 #
-#   scripts/base-image.sh bookworm     -> wslab/debian-systemd:bookworm
+#   scripts/base-image.sh bookworm          -> wslab/debian-systemd:bookworm
+#   scripts/base-image.sh bookworm seeded   -> wslab/debian-systemd-seeded:bookworm
 #
 # No registry is reachable from the lab machines, so the image is made with
 # debootstrap and `docker import`. Users who can pull a published systemd image
-# may point LAB_IMAGE_PREFIX elsewhere and skip this script. The image holds
-# only what Ansible needs to reach a host (python3) plus systemd as PID 1, and
-# the host's CA bundle so pip inside the containers can verify PyPI: lab-image
-# plumbing, not something the roles rely on.
+# may point WSLAB_IMAGE_PREFIX elsewhere and skip this script. The pure image
+# holds only what Ansible needs to reach a host (python3) plus systemd as PID 1,
+# and the host's CA bundle so pip inside the containers can verify PyPI:
+# lab-image plumbing, not something the roles rely on.
+#
+# The seeded image is the pure one plus what every layout installs: the Debian
+# packages of the roles (SEED_PACKAGES) and the app's venv with its pinned
+# requirements (SEED_VENV), so that a scenario does not download, unpack and
+# compile them again: the roles find them in place, as on a host deployed
+# before, with the services disabled.
+# One scenario per suite runs on the pure image and proves that the roles
+# install everything themselves (wslab/scenarios.py).
 set -euo pipefail
 
-SUITE=${1:?usage: base-image.sh SUITE (bookworm|trixie)}
-PREFIX=${LAB_IMAGE_PREFIX:-wslab/debian-systemd}
+SUITE=${1:?usage: base-image.sh SUITE (bookworm|trixie) [pure|seeded]}
+VARIANT=${2:-pure}
+PREFIX=${WSLAB_IMAGE_PREFIX:-wslab/debian-systemd}
 IMAGE="$PREFIX:$SUITE"
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Bump when the recipe changes, so an older image is rebuilt.
 RECIPE=3
+# What roles/*/tasks install with ansible.builtin.apt, nothing more, and the
+# app's venv where roles/django_app makes it by default (wslab_app_root/venv),
+# from the app's pins; tests/test_images.py keeps both in step with the roles.
+SEED_PACKAGES="nginx openssl python3-packaging python3-venv redis-server"
+SEED_VENV=/opt/wslab/venv
+REQUIREMENTS="$(cd "$(dirname "$0")/.." && pwd)/sample_app/requirements.txt"
 
 case "$SUITE" in
     bookworm|trixie) ;;
     *) echo "base-image: unsupported suite '$SUITE' (bookworm or trixie)" >&2; exit 2 ;;
 esac
 
+case "$VARIANT" in
+    pure) ;;
+    seeded)
+        "$0" "$SUITE" pure
+        SEEDED="$PREFIX-seeded:$SUITE"
+        # Rebuilt when the pure image under it, the package list or the app's pins change.
+        STAMP="$(docker image inspect -f '{{ .Id }}' "$IMAGE") $SEED_PACKAGES $(sha256sum <"$REQUIREMENTS" | cut -c1-16)"
+        if [ "${LAB_IMAGE_REBUILD:-0}" != 1 ] &&
+           [ "$(docker image inspect -f '{{ index .Config.Labels "wslab.seeded-from" }}' "$SEEDED" 2>/dev/null)" = "$STAMP" ]; then
+            exit 0
+        fi
+        echo "base-image: building $SEEDED ($SEED_PACKAGES; the app's venv in $SEED_VENV)" >&2
+        CONTEXT=$(mktemp -d)
+        trap 'rm -rf "$CONTEXT"' EXIT
+        cp "$REQUIREMENTS" "$CONTEXT/requirements.txt"
+        # The classic builder takes FROM a local image without a registry.
+        # policy-rc.d keeps the packages from starting services in the build.
+        printf '%s\n' \
+            "FROM $IMAGE" \
+            "COPY requirements.txt /tmp/wslab-requirements.txt" \
+            "RUN printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d \\" \
+            " && apt-get update -qq \\" \
+            " && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $SEED_PACKAGES >/dev/null \\" \
+            " && systemctl disable --quiet nginx redis-server \\" \
+            " && rm -f /usr/sbin/policy-rc.d /var/cache/apt/archives/*.deb \\" \
+            " && python3 -m venv $SEED_VENV \\" \
+            " && $SEED_VENV/bin/pip install -qq --disable-pip-version-check -r /tmp/wslab-requirements.txt \\" \
+            " && rm -f /tmp/wslab-requirements.txt && rm -rf /root/.cache/pip" \
+            >"$CONTEXT/Dockerfile"
+        DOCKER_BUILDKIT=0 docker build --quiet --label "wslab.seeded-from=$STAMP" --tag "$SEEDED" "$CONTEXT" \
+            >"$CONTEXT/log" 2>&1 || { cat "$CONTEXT/log" >&2; exit 1; }
+        echo "base-image: built $SEEDED" >&2
+        exit 0
+        ;;
+    *) echo "base-image: unknown variant '$VARIANT' (pure or seeded)" >&2; exit 2 ;;
+esac
 if [ "${LAB_IMAGE_REBUILD:-0}" != 1 ] &&
    [ "$(docker image inspect -f '{{ index .Config.Labels "wslab.recipe" }}' "$IMAGE" 2>/dev/null)" = "$RECIPE" ]; then
     exit 0

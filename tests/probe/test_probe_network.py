@@ -16,9 +16,12 @@ from websockets.http11 import Request, Response
 
 from wslab.probe import ProbeResult, Verdict, probe, run_probe
 
-# Longest any single probe here may take; every probe's own timeouts are far
-# shorter, so hitting this means the probe hung.
-PROBE_BOUND = 20.0
+# Upper bounds on time here only tell "it did not hang", and hold however busy
+# the machine is: the events they bound take well under a second on an idle one.
+LOAD_PROOF_S = 10.0
+# Longest any single probe here may take; every probe's own timeouts and holds
+# are shorter, so hitting this means the probe hung.
+PROBE_BOUND = 30.0
 
 WsServer = Callable[..., Awaitable[int]]
 RawServer = Callable[..., Awaitable[int]]
@@ -59,7 +62,8 @@ async def test_open_survives_hold(ws_server: WsServer) -> None:
     assert result.verdict == Verdict.OPEN
     assert result.echo_ok
     assert result.rtt_after_hold_ms is not None
-    assert 1.5 <= result.held_s < 3.0
+    # At least the hold; the upper bound only says it did not hang (load-proof).
+    assert 1.5 <= result.held_s < 1.5 + LOAD_PROOF_S
     assert result.hold_requested_s == 1.5
     assert result.message.endswith(f"held {result.held_s:.1f} s")
 
@@ -146,13 +150,15 @@ async def test_closed_during_hold(ws_server: WsServer) -> None:
         await ws.close(1012, "service restart")
 
     port = await ws_server(restart_after_half_a_second)
-    result = await bounded_probe(site(port), hold=2)
+    # A hold far beyond the server's 0.5 s: however busy the machine, the
+    # close lands inside it.
+    result = await bounded_probe(site(port), hold=LOAD_PROOF_S)
 
     assert result.verdict == Verdict.CLOSED_IDLE
     assert result.closed_early
     assert result.close_phase == "hold"
     assert (result.close_code, result.close_reason) == (1012, "service restart")
-    assert 0.3 <= result.held_s <= 1.2
+    assert 0.3 <= result.held_s < LOAD_PROOF_S
     assert result.echo_ok  # the first echo did come back
     assert "code 1012 'service restart'" in result.message
 
@@ -163,11 +169,11 @@ async def test_dropped_without_close_frame(ws_server: WsServer) -> None:
         ws.transport.abort()
 
     port = await ws_server(drop_after_half_a_second)
-    result = await bounded_probe(site(port), hold=2)
+    result = await bounded_probe(site(port), hold=LOAD_PROOF_S)
 
     assert result.verdict == Verdict.CLOSED_IDLE
     assert result.close_code == 1006
-    assert 0.3 <= result.held_s <= 1.2
+    assert 0.3 <= result.held_s < LOAD_PROOF_S
     assert "dropped without a close frame" in result.message
 
 
@@ -212,7 +218,7 @@ async def test_echo_timeout(ws_server: WsServer) -> None:
 
     assert result.verdict == Verdict.ECHO_MISMATCH
     assert "no echo within 0.5 s" in result.message
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < LOAD_PROOF_S
 
 
 # --- plain HTTP answers to the handshake ------------------------------------
@@ -324,7 +330,7 @@ async def test_silent_server_times_out(raw_server: RawServer) -> None:
     assert result.verdict == Verdict.UNREACHABLE
     assert result.handshake_failure == "timeout"
     assert "within 0.5 s" in result.message
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < LOAD_PROOF_S
 
 
 async def read_request(reader: asyncio.StreamReader) -> None:

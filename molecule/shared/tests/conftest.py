@@ -22,6 +22,25 @@ sys.path.insert(0, str(PROJECT_DIR))
 
 # Units whose journal is shown when a test fails.
 _JOURNAL_LINES = 40
+# WSLAB_VERIFY: "full" runs every test; "verdicts" leaves out the tests marked
+# operations or load (python -m wslab.scenarios sets it per Debian suite).
+_LEFT_OUT = {"full": set(), "verdicts": {"operations", "load"}}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "operations: acts on the host as an operator would (restart, kill, reload)")
+    config.addinivalue_line("markers", "load: opens a thousand sockets or more")
+
+
+def pytest_collection_modifyitems(config, items):
+    scope = os.environ.get("WSLAB_VERIFY", "full")
+    if scope not in _LEFT_OUT:
+        raise pytest.UsageError(f"WSLAB_VERIFY={scope!r}: use one of {sorted(_LEFT_OUT)}")
+    keep = [item for item in items if not _LEFT_OUT[scope] & {mark.name for mark in item.iter_markers()}]
+    left_out = [item for item in items if item not in keep]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = keep
 
 
 def _load_yaml(path: Path):

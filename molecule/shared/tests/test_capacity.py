@@ -1,6 +1,6 @@
 """Capacity: the limits derived from wslab_max_connections are the ones in
 force, a thousand WebSockets go through nginx at once and each still echoes
-after half a minute, and with Debian's stock worker_connections (768) nginx
+after three of nginx's read timeouts, and with Debian's stock worker_connections (768) nginx
 turns sockets away long before that, saying so in its error log.
 
 What was measured (time to open, CPU, how the sockets spread over nginx's
@@ -34,21 +34,24 @@ FINDINGS_DIR = PROJECT_DIR / "build" / "findings"
 WIRING = yaml.safe_load((PROJECT_DIR / "playbooks" / "vars" / "wiring.yml").read_text())
 
 # The load test: this many sockets at once, opened this many at a time, each
-# echoing once after it opens and once after the hold.
+# echoing once after it opens and once after the hold, which lasts this many
+# of nginx's read timeouts (only the servers' pings keep an idle socket open).
+# Timeouts are bounds that hold with every scenario running at once on two
+# cores; what the run took is reported in build/findings/, not asserted.
 SOCKETS = 1_000
 OPEN_CONCURRENCY = 100
-HOLD_SECONDS = 30
-OPEN_TIMEOUT_S = 10.0
-ECHO_TIMEOUT_S = 10.0
+HOLD_READ_TIMEOUTS = 3
+OPEN_TIMEOUT_S = 30.0
+ECHO_TIMEOUT_S = 30.0
 CLOSE_TIMEOUT_S = 5.0
 # No phase of the load test may take longer than this.
-PHASE_TIMEOUT_S = 120.0
+PHASE_TIMEOUT_S = 300.0
 
 # The negative control: Debian's stock worker_connections, and how far the
 # test pushes it. Refusals must start well below SOCKETS.
 STOCK_WORKER_CONNECTIONS = 768
 CONTROL_MAX_ATTEMPTS = 1_000
-CONTROL_MAX_SECONDS = 60.0
+CONTROL_MAX_SECONDS = 180.0
 # Attempts refused before the control stops opening more.
 CONTROL_REFUSALS_TO_SEE = 20
 NGINX_CONF = "/etc/nginx/nginx.conf"
@@ -208,8 +211,12 @@ def test_app_units_limits_are_derived_from_wslab_max_connections(host, layout, w
 # ------------------------------------------------------------------ load
 
 
-async def test_a_thousand_websockets_through_nginx_held_and_echoing(host, site_url, layout, layout_name, capsys):
+@pytest.mark.load
+async def test_a_thousand_websockets_through_nginx_held_and_echoing(
+    host, site_url, layout, layout_name, wslab_vars, capsys
+):
     _needs_open_websocket(layout, layout_name)
+    hold_s = HOLD_READ_TIMEOUTS * float(wslab_vars["wslab_proxy_read_timeout"])
     soft, hard = _raise_nofile(SOCKETS + 256)
     assert soft >= SOCKETS + 64, f"the test process may open only {soft} files (hard limit {hard})"
     url, origin = _ws_url(site_url)
@@ -257,20 +264,20 @@ async def test_a_thousand_websockets_through_nginx_held_and_echoing(host, site_u
         })
         assert len(sockets) == SOCKETS, f"{SOCKETS - len(sockets)} sockets failed to open or echo: {dict(failures)}"
 
-        await asyncio.sleep(HOLD_SECONDS)
+        await asyncio.sleep(hold_s)
         closed = [i for i, ws in sockets.items() if ws.close_code is not None]
-        assert not closed, f"{len(closed)} sockets were closed during the {HOLD_SECONDS} s hold"
+        assert not closed, f"{len(closed)} sockets were closed during the {hold_s} s hold"
         again = await asyncio.wait_for(
             asyncio.gather(*(echo_again(i, ws) for i, ws in sockets.items()), return_exceptions=True),
             PHASE_TIMEOUT_S,
         )
         late = collections.Counter(f"{type(r).__name__}: {r}"[:160] for r in again if isinstance(r, BaseException))
-        assert not late, f"after {HOLD_SECONDS} s, {sum(late.values())} sockets did not echo: {dict(late)}"
+        assert not late, f"after {hold_s} s, {sum(late.values())} sockets did not echo: {dict(late)}"
     finally:
         await _close_all(sockets.values(), semaphore)
     cpu_after = _container_cpu_s(host)
     _report(capsys, layout_name, "load_done", {
-        "held_s": HOLD_SECONDS, "echoed_at_end": len(sockets), "total_s": round(time.monotonic() - started, 1),
+        "held_s": hold_s, "echoed_at_end": len(sockets), "total_s": round(time.monotonic() - started, 1),
         "client_cpu_s": round(time.process_time() - cpu_client, 2),
         "container_cpu_s": round(cpu_after - cpu_container, 2) if cpu_after is not None else None,
         "closed": [ws.close_code for ws in sockets.values()].count(1000),
@@ -280,7 +287,7 @@ async def test_a_thousand_websockets_through_nginx_held_and_echoing(host, site_u
 # ------------------------------------------------------------------ negative control
 
 
-def _wait_for_new_workers(host, old: list[int], timeout: float = 15.0) -> list[int]:
+def _wait_for_new_workers(host, old: list[int], timeout: float = 60.0) -> list[int]:
     """After a reload: the new workers, once the old ones are gone (or the time is up)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -336,6 +343,7 @@ def _refusal(exc: BaseException) -> str:
     return f"no response ({detail}; probe: {handshake_failure(exc)})"
 
 
+@pytest.mark.load
 async def test_debians_stock_worker_connections_refuse_websockets_early(
     host, site_url, layout, layout_name, stock_worker_connections, capsys
 ):
@@ -352,7 +360,7 @@ async def test_debians_stock_worker_connections_refuse_websockets_early(
             if len(refusals) >= CONTROL_REFUSALS_TO_SEE or time.monotonic() - started > CONTROL_MAX_SECONDS:
                 break
             try:
-                opened.append(await connect(url, origin=origin, open_timeout=5, close_timeout=2,
+                opened.append(await connect(url, origin=origin, open_timeout=OPEN_TIMEOUT_S, close_timeout=2,
                                             ping_interval=None, proxy=None))
             except (InvalidStatus, InvalidMessage, OSError, TimeoutError) as exc:
                 refusals.append((len(opened), _refusal(exc)))

@@ -19,14 +19,16 @@ from wslab.probe import run_probe
 
 # An idle socket is held for this many times nginx's read timeout: it
 # survives only if the server's pings keep nginx from closing it.
-HOLD_READ_TIMEOUTS = 3
+HOLD_READ_TIMEOUTS = 2
+# Bound on each request and handshake: holds on a busy machine.
+TIMEOUT_S = 30.0
 PROBE_SOURCE = Path(__file__).resolve().parents[3] / "wslab" / "probe.py"
 
 
 def _get(url: str):
     # The lab's certificate is self-signed; test_tls.py checks it is the one on the host.
     context = ssl._create_unverified_context() if url.startswith("https:") else None  # noqa: S323
-    with urllib.request.urlopen(url, timeout=10, context=context) as response:  # noqa: S310 - own container
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S, context=context) as response:  # noqa: S310 - own container
         # response.headers matches names case-insensitively, as HTTP does
         # (uvicorn sends them lower-cased, daphne and gunicorn as written).
         return response.status, response.headers, response.read()
@@ -128,7 +130,7 @@ def test_websocket_through_nginx_behaves_as_the_layout_expects(
 ):
     opens = layout["expect"]["websocket"]["verdict"] == "open"
     hold = HOLD_READ_TIMEOUTS * wslab_vars["wslab_proxy_read_timeout"] if opens else 0.0
-    assert_websocket_as_expected(run_probe(site_url, hold=hold, timeout=10.0), hold)
+    assert_websocket_as_expected(run_probe(site_url, hold=hold, timeout=TIMEOUT_S), hold)
 
 
 def _ws_url(site_url: str, path: str) -> tuple[str, str]:
@@ -137,7 +139,7 @@ def _ws_url(site_url: str, path: str) -> tuple[str, str]:
 
 
 async def _welcome(ws) -> dict:
-    message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S))
     assert message["type"] == "welcome", message
     return message
 
@@ -151,16 +153,16 @@ async def test_broadcast_reaches_every_member_of_a_room(site_url, layout):
     _needs_open_websocket(layout)
     url, origin = _ws_url(site_url, "/ws/broadcast/lab/")
     async with (
-        connect(url, origin=origin, open_timeout=10, proxy=None) as first,
-        connect(url, origin=origin, open_timeout=10, proxy=None) as second,
-        connect(url.replace("/lab/", "/elsewhere/"), origin=origin, open_timeout=10, proxy=None) as outsider,
+        connect(url, origin=origin, open_timeout=TIMEOUT_S, proxy=None) as first,
+        connect(url, origin=origin, open_timeout=TIMEOUT_S, proxy=None) as second,
+        connect(url.replace("/lab/", "/elsewhere/"), origin=origin, open_timeout=TIMEOUT_S, proxy=None) as outsider,
     ):
         welcomes = [await _welcome(ws) for ws in (first, second, outsider)]
         # The socket is held by the ASGI server the layout routes /ws/ to.
         assert {w["server"] for w in welcomes} == {layout["expect"]["websocket"]["server"]}
         await first.send("hello room")
         for ws in (first, second):
-            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT_S))
             assert message["type"] == "broadcast"
             assert message["message"] == "hello room"
             assert message["from_pid"] == welcomes[0]["pid"]
@@ -179,7 +181,7 @@ async def test_broadcast_crosses_worker_processes(site_url, layout):
     async with AsyncExitStack() as stack:
         clients: dict[int, object] = {}
         for _ in range(_MAX_CLIENTS):
-            ws = await stack.enter_async_context(connect(url, origin=origin, open_timeout=10, proxy=None))
+            ws = await stack.enter_async_context(connect(url, origin=origin, open_timeout=TIMEOUT_S, proxy=None))
             clients.setdefault((await _welcome(ws))["pid"], ws)
             if len(clients) >= 2:
                 break
@@ -188,7 +190,7 @@ async def test_broadcast_crosses_worker_processes(site_url, layout):
         assert len(clients) >= 2, f"all {_MAX_CLIENTS} connections landed on one worker process"
         (sender_pid, sender), (receiver_pid, receiver) = list(clients.items())[:2]
         await sender.send("across processes")
-        message = json.loads(await asyncio.wait_for(receiver.recv(), 10))
+        message = json.loads(await asyncio.wait_for(receiver.recv(), TIMEOUT_S))
         assert message["message"] == "across processes"
         assert message["from_pid"] == sender_pid
         assert message["to_pid"] == receiver_pid != sender_pid

@@ -23,15 +23,21 @@ from websockets.asyncio.client import connect
 
 from wslab.probe import probe, run_probe
 
+pytestmark = pytest.mark.operations
+
 FINDINGS_DIR = Path(__file__).resolve().parents[3] / "build" / "findings"
+# Pass/fail bounds on time hold with every scenario of `make test` running at
+# once on two cores: they tell "recovered" from "did not", not how fast. How
+# fast (about a second or two on an idle machine) is recorded in
+# build/findings/ for the runbook and the benchmark, never asserted.
 # A server must take new connections this soon after a restart or a crash.
-RECONNECT_WITHIN_S = 5.0
+RECONNECT_WITHIN_S = 30.0
 # Sockets held open across an nginx reload.
 RELOAD_SOCKETS = 100
 # Upper bounds that keep every loop here finite.
-OPEN_TIMEOUT_S = 10.0
-CLOSE_WAIT_S = 20.0
-RECOVERY_WAIT_S = 30.0
+OPEN_TIMEOUT_S = 30.0
+CLOSE_WAIT_S = 45.0
+RECOVERY_WAIT_S = 45.0
 # How each server's command line (or environment) sets its ping interval,
 # and a value that switches pings off for the length of a test.
 PING_SETTINGS = {
@@ -253,4 +259,6 @@ async def test_without_server_pings_nginx_closes_an_idle_socket_at_its_read_time
     assert result.verdict == "closed-idle", record
     # nginx drops the TCP connection; no close frame reaches the client.
     assert result.close_code == 1006, record
-    assert read_timeout - 0.5 <= result.held_s <= read_timeout + 3, record
+    # Not before the read timeout; after it, by nginx's timer, well before a
+    # second one would have passed (however late a busy machine delivers it).
+    assert read_timeout - 0.5 <= result.held_s < 2 * read_timeout, record

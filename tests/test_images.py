@@ -1,0 +1,43 @@
+"""The seeded base image carries exactly the Debian packages the roles install
+(no more: a role that forgot a package would pass on it; no fewer: a scenario
+would download it again), and the app's venv where the roles put it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def _apt_packages_in_roles() -> set[str]:
+    names: set[str] = set()
+
+    def walk(tasks) -> None:
+        for task in tasks or []:
+            for key in ("block", "rescue", "always"):
+                walk(task.get(key))
+            apt = task.get("ansible.builtin.apt")
+            if apt and apt.get("name"):
+                names.update([apt["name"]] if isinstance(apt["name"], str) else apt["name"])
+
+    for path in (PROJECT_DIR / "roles").glob("*/tasks/*.yml"):
+        walk(yaml.safe_load(path.read_text()))
+    return names
+
+
+def test_seeded_image_carries_the_packages_the_roles_install():
+    script = (PROJECT_DIR / "scripts" / "base-image.sh").read_text()
+    seeded = set(re.search(r'^SEED_PACKAGES="([^"]*)"', script, re.MULTILINE).group(1).split())
+    roles = _apt_packages_in_roles()
+    assert roles, "found no ansible.builtin.apt task in roles/"
+    assert seeded == roles
+
+
+def test_seeded_venv_is_where_the_roles_make_it():
+    script = (PROJECT_DIR / "scripts" / "base-image.sh").read_text()
+    venv = re.search(r"^SEED_VENV=(\S+)$", script, re.MULTILINE).group(1)
+    defaults = yaml.safe_load((PROJECT_DIR / "roles" / "wslab" / "defaults" / "main.yml").read_text())
+    assert venv == defaults["wslab_app_root"] + "/venv"
