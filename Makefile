@@ -23,7 +23,7 @@ export ANSIBLE_NOCOLOR := 1
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down test lint unit molecule venv engine images wheelhouse host-deps browser-deps matrix
+.PHONY: help up down test lint unit molecule venv engine images host-deps browser-deps matrix
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,12 +31,10 @@ help:  ## list the targets
 up: host-deps engine venv  ## deploy every lab layout into local containers and print the verified matrix
 	@echo "up: base images for $(LAB_SUITE)"
 	scripts/base-image.sh $(LAB_SUITE) seeded
-	@echo "up: the app's wheelhouse"
-	$(BIN)/python -m wslab.wheelhouse >/dev/null
 	@echo "up: starting the lab containers"
 	$(BIN)/ansible-playbook playbooks/lab.yml -i $(LAB_INV)
 	@echo "up: deploying every layout with site.yml"
-	WSLAB_WHEELHOUSE=$$($(BIN)/python -m wslab.wheelhouse --path) $(BIN)/ansible-playbook site.yml -i $(LAB_INV)
+	$(BIN)/ansible-playbook site.yml -i $(LAB_INV)
 	@echo "up: probing every layout"
 	$(BIN)/python -m wslab.matrix -i $(LAB_INV)
 
@@ -55,7 +53,7 @@ lint: venv  ## yamllint and ansible-lint (production profile)
 unit: engine venv browser-deps  ## the project's pytest suite (sample app, probe, filters, data)
 	$(BIN)/pytest
 
-molecule: host-deps engine images wheelhouse venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
+molecule: host-deps engine images venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
 	$(BIN)/python -m wslab.scenarios --jobs '$(JOBS)' $(foreach s,$(SUITES),--suite $(s)) $(if $(LAYOUT),--layout $(LAYOUT))
 
 venv: $(VENV)/.installed
@@ -74,10 +72,6 @@ browser-deps:
 engine:
 	@scripts/docker-engine.sh
 
-# Per suite: the pure image, and the one seeded with the roles' packages.
+# Per suite: the pure image, and the one seeded with what every layout installs.
 images: engine
 	@for suite in $(SUITES); do scripts/base-image.sh $$suite seeded; done
-
-# The app's pinned wheels for every suite, once per set of pins.
-wheelhouse: images venv
-	@$(BIN)/python -m wslab.wheelhouse >/dev/null

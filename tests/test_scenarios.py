@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from wslab import scenarios, wheelhouse
+from wslab import scenarios
 
 FAKE_MOLECULE = """\
 #!{python} -S
@@ -257,14 +257,13 @@ def test_jobs_zero_or_empty_means_twice_the_cores_at_most_one_per_run(capsys, mo
 def test_run_env_reaches_the_run(capsys, monkeypatch, fake_molecule):
     seeded = scenarios.run_env("daphne", "bookworm")
     assert seeded["WSLAB_IMAGE_PREFIX"] == scenarios.IMAGE_PREFIX + "-seeded"
-    assert seeded["WSLAB_WHEELHOUSE"] == f"/var/cache/wslab/wheels/{wheelhouse.wheelhouse_id()}"
     assert seeded["WSLAB_VERIFY"] == "full"
     assert scenarios.run_env("daphne", "trixie")["WSLAB_VERIFY"] == "verdicts"
     # One run per suite proves the roles install everything from nothing.
     assert {suite for suite, _ in scenarios.PURE_RUNS} == set(scenarios.VERIFY_SCOPE)
     for suite, layout in scenarios.PURE_RUNS:
         pure = scenarios.run_env(layout, suite)
-        assert (pure["WSLAB_IMAGE_PREFIX"], pure["WSLAB_WHEELHOUSE"]) == (scenarios.IMAGE_PREFIX, "")
+        assert pure["WSLAB_IMAGE_PREFIX"] == scenarios.IMAGE_PREFIX
     monkeypatch.setattr(scenarios, "run_env", lambda layout, suite: {"FAKE_MARK": f"{suite}-{layout}"})
     code, _ = _run(capsys, "--layout", "daphne", "--suite", "trixie", "--jobs", "1")
     assert code == 0

@@ -42,7 +42,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from wslab import wheelhouse
 from wslab.topology import PROJECT_DIR, layout_names
 
 BUILD_DIR = Path(os.environ.get("WSLAB_BUILD_DIR") or PROJECT_DIR / "build" / "molecule")
@@ -75,10 +74,9 @@ REFUSED_VERIFY_SECONDS = 5.0
 VERIFY_SCOPE = {"bookworm": "full", "trixie": "verdicts"}
 # Share of the full verify suite a scope runs, for scheduling.
 SUITE_VERIFY_SCOPE: dict[str, float] = {"trixie": 0.3}
-# The runs on the pure base image, with no wheelhouse: they prove that the
-# roles install every Debian package and the app's requirements (from PyPI)
-# themselves. Every other run starts from the seeded image and installs the
-# app's venv offline from the wheelhouse (scripts/base-image.sh, wslab.wheelhouse).
+# The runs on the pure base image: they prove that the roles install every
+# Debian package and the app's venv (from PyPI) themselves. Every other run
+# starts from the seeded image, where both are in place (scripts/base-image.sh).
 PURE_RUNS = frozenset({("bookworm", "uvicorn"), ("trixie", "gunicorn-uvicorn")})
 IMAGE_PREFIX = os.environ.get("WSLAB_IMAGE_PREFIX", "wslab/debian-systemd")
 
@@ -113,14 +111,12 @@ class Failure:
 
 
 def run_env(layout: str, suite: str) -> dict[str, str]:
-    """Extra environment for the run of LAYOUT on SUITE: its base image, its
-    wheelhouse (a path inside the container; none on the pure runs) and its
-    verify scope. When a suite's verify scope shrinks, give it its share in
+    """Extra environment for the run of LAYOUT on SUITE: its base image and
+    its verify scope. When a suite's verify scope shrinks, give it its share in
     SUITE_VERIFY_SCOPE so that scheduling knows."""
     pure = (suite, layout) in PURE_RUNS
     return {
         "WSLAB_IMAGE_PREFIX": IMAGE_PREFIX if pure else f"{IMAGE_PREFIX}-seeded",
-        "WSLAB_WHEELHOUSE": "" if pure else str(wheelhouse.MOUNT_POINT / wheelhouse.wheelhouse_id()),
         "WSLAB_VERIFY": VERIFY_SCOPE.get(suite, "full"),
     }
 
