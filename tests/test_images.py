@@ -21,7 +21,12 @@ def _apt_packages_in_roles() -> set[str]:
                 walk(task.get(key))
             apt = task.get("ansible.builtin.apt")
             if apt and apt.get("name"):
-                names.update([apt["name"]] if isinstance(apt["name"], str) else apt["name"])
+                name = apt["name"]
+                if isinstance(name, str) and "{{" in name:
+                    # A list built in Jinja: every package it can name.
+                    names.update(re.findall(r"'([a-z0-9][a-z0-9.+-]*)'", name))
+                else:
+                    names.update([name] if isinstance(name, str) else name)
 
     for path in (PROJECT_DIR / "roles").glob("*/tasks/*.yml"):
         walk(yaml.safe_load(path.read_text()))
