@@ -44,7 +44,12 @@ matrix: venv  ## probe the running lab again and print the matrix
 down: venv  ## remove the lab's containers
 	$(BIN)/ansible-playbook playbooks/lab.yml -i $(LAB_INV) -e wslab_lab_state=absent
 
-test: lint unit molecule  ## lint, unit tests, every Molecule scenario
+# Lint and the unit tests side by side (one core each), then the scenarios.
+test: host-deps engine images venv browser-deps  ## lint, unit tests, every Molecule scenario
+	@echo "test: lint and unit tests, side by side"
+	$(MAKE) --no-print-directory -j2 lint unit
+	@echo "test: every Molecule scenario"
+	$(MAKE) --no-print-directory molecule
 
 lint: venv  ## yamllint and ansible-lint (production profile)
 	$(BIN)/yamllint --strict .

@@ -63,13 +63,15 @@ case "$VARIANT" in
             " && apt-get update -qq \\" \
             " && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $SEED_PACKAGES >/dev/null \\" \
             " && systemctl disable --quiet nginx redis-server \\" \
-            " && rm -f /usr/sbin/policy-rc.d /var/cache/apt/archives/*.deb \\" \
-            " && python3 -m venv $SEED_VENV \\" \
+            " && rm -f /usr/sbin/policy-rc.d /var/cache/apt/archives/*.deb" \
+            "RUN python3 -m venv $SEED_VENV \\" \
             " && $SEED_VENV/bin/pip install -qq --disable-pip-version-check -r /tmp/wslab-requirements.txt \\" \
             " && rm -f /tmp/wslab-requirements.txt && rm -rf /root/.cache/pip" \
             >"$CONTEXT/Dockerfile"
-        DOCKER_BUILDKIT=0 docker build --quiet --label "wslab.seeded-from=$STAMP" --tag "$SEEDED" "$CONTEXT" \
-            >"$CONTEXT/log" 2>&1 || { cat "$CONTEXT/log" >&2; exit 1; }
+        # A line per build step (packages, then the venv), the full log on failure.
+        DOCKER_BUILDKIT=0 docker build --label "wslab.seeded-from=$STAMP" --tag "$SEEDED" "$CONTEXT" 2>&1 \
+            | tee "$CONTEXT/log" | sed -n -u 's/^Step \([0-9]*\/[0-9]*\) : \(RUN\|FROM\) \(.\{0,70\}\).*/base-image: step \1 \3/p' >&2
+        [ "${PIPESTATUS[0]}" = 0 ] || { cat "$CONTEXT/log" >&2; exit 1; }
         echo "base-image: built $SEEDED" >&2
         exit 0
         ;;

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -206,6 +207,7 @@ def test_the_status_line_names_running_and_waiting_runs():
 
 def test_longest_last_run_starts_first(capsys, monkeypatch, fake_molecule):
     monkeypatch.setenv("WSLAB_RUN_ID", "-x")
+    monkeypatch.setattr(scenarios, "PURE_RUNS", frozenset())
     fake_molecule.mkdir(parents=True)
     history = [("wsgi", 300.0, True), ("daphne", 100.0, True), ("uvicorn", 900.0, False)]
     (fake_molecule / "results-x.json").write_text(json.dumps({"runs": [
@@ -224,6 +226,8 @@ def test_longest_last_run_starts_first(capsys, monkeypatch, fake_molecule):
 
 def test_without_history_the_estimate_orders_the_runs(monkeypatch):
     monkeypatch.setattr(scenarios, "SUITE_VERIFY_SCOPE", {})
+    pure_runs = scenarios.PURE_RUNS
+    monkeypatch.setattr(scenarios, "PURE_RUNS", frozenset())
     pairs = [(layout, suite) for suite in ("bookworm", "trixie")
              for layout in ("broken-proxy", "daphne", "split-daphne", "uvicorn", "wsgi")]
     assert scenarios.schedule(pairs, {}) == [
@@ -236,6 +240,13 @@ def test_without_history_the_estimate_orders_the_runs(monkeypatch):
     assert scenarios.expected_seconds("daphne", "trixie", {}) < scenarios.expected_seconds("daphne", "bookworm", {})
     assert scenarios.schedule([("daphne", "trixie"), ("uvicorn", "bookworm")], {}) == [
         ("uvicorn", "bookworm"), ("daphne", "trixie")]
+    # A pure run installs everything: it comes before the same layout seeded.
+    monkeypatch.setattr(scenarios, "PURE_RUNS", pure_runs)
+    (suite, layout), *_ = sorted(scenarios.PURE_RUNS)
+    other = next(s for s in scenarios.VERIFY_SCOPE if s != suite)
+    monkeypatch.setitem(scenarios.SUITE_VERIFY_SCOPE, other, 1.0)
+    monkeypatch.setitem(scenarios.SUITE_VERIFY_SCOPE, suite, 1.0)
+    assert scenarios.expected_seconds(layout, suite, {}) > scenarios.expected_seconds(layout, other, {})
     # History wins over the estimate.
     assert scenarios.expected_seconds("wsgi", "trixie", {("trixie", "wsgi"): 1000.0}) == 1000.0
 
@@ -259,12 +270,16 @@ def test_run_env_reaches_the_run(capsys, monkeypatch, fake_molecule):
     seeded = scenarios.run_env("daphne", "bookworm")
     assert seeded["WSLAB_IMAGE_PREFIX"] == scenarios.IMAGE_PREFIX + "-seeded"
     assert seeded["WSLAB_VERIFY"] == "full"
+    # Seeded runs go through Mitogen's strategy, whose plugin directory exists.
+    assert seeded["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert (Path(seeded["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_linear.py").is_file()
     assert scenarios.run_env("daphne", "trixie")["WSLAB_VERIFY"] == "verdicts"
     # One run per suite proves the roles install everything from nothing.
     assert {suite for suite, _ in scenarios.PURE_RUNS} == set(scenarios.VERIFY_SCOPE)
     for suite, layout in scenarios.PURE_RUNS:
         pure = scenarios.run_env(layout, suite)
         assert pure["WSLAB_IMAGE_PREFIX"] == scenarios.IMAGE_PREFIX
+        assert "ANSIBLE_STRATEGY" not in pure  # Ansible's own strategy
     monkeypatch.setattr(scenarios, "run_env", lambda layout, suite: {"FAKE_MARK": f"{suite}-{layout}"})
     code, _ = _run(capsys, "--layout", "daphne", "--suite", "trixie", "--jobs", "1")
     assert code == 0

@@ -82,6 +82,8 @@ SUITE_VERIFY_SCOPE: dict[str, float] = {"trixie": 0.3}
 # the container instead of a new Python per task.
 PURE_RUNS = frozenset({("bookworm", "uvicorn"), ("trixie", "gunicorn-uvicorn")})
 IMAGE_PREFIX = os.environ.get("WSLAB_IMAGE_PREFIX", "wslab/debian-systemd")
+# What a pure run adds: apt and pip download and install everything.
+PURE_EXTRA_SECONDS = 150.0
 
 # (suite, layout) -> seconds of that pair's last run.
 History = Mapping[tuple[str, str], float]
@@ -145,7 +147,8 @@ def expected_seconds(layout: str, suite: str, history: History) -> float:
         verify = REFUSED_VERIFY_SECONDS
     else:
         verify = VERIFY_SECONDS
-    return SETUP_SECONDS + verify * SUITE_VERIFY_SCOPE.get(suite, 1.0)
+    pure = PURE_EXTRA_SECONDS if (suite, layout) in PURE_RUNS else 0.0
+    return SETUP_SECONDS + pure + verify * SUITE_VERIFY_SCOPE.get(suite, 1.0)
 
 
 def load_history(run_id: str = "") -> dict[tuple[str, str], float]:

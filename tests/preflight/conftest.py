@@ -34,7 +34,7 @@ from wslab.topology import PROJECT_DIR
 IMAGE_SUITE = "bookworm"
 IMAGE = f"wslab/debian-systemd:{IMAGE_SUITE}"
 ANSIBLE_BIN = PROJECT_DIR / ".venv" / "bin"
-RUN_TIMEOUT = 120  # seconds per ansible run
+RUN_TIMEOUT = 300  # seconds per ansible run: a bound that holds on a busy machine
 DOCKER_TIMEOUT = 60
 SETUP_TIMEOUT = 900  # building the base image with debootstrap
 

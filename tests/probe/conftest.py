@@ -22,7 +22,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 HOST = "127.0.0.1"
-STOP_TIMEOUT = 5.0
+STOP_TIMEOUT = 15.0
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 

@@ -265,8 +265,8 @@ async def test_a_thousand_websockets_through_nginx_held_and_echoing(
         assert len(sockets) == SOCKETS, f"{SOCKETS - len(sockets)} sockets failed to open or echo: {dict(failures)}"
 
         await asyncio.sleep(hold_s)
-        closed = [i for i, ws in sockets.items() if ws.close_code is not None]
-        assert not closed, f"{len(closed)} sockets were closed during the {hold_s} s hold"
+        closed = collections.Counter(ws.close_code for ws in sockets.values() if ws.close_code is not None)
+        assert not closed, f"{sum(closed.values())} sockets were closed during the {hold_s} s hold (codes {dict(closed)})"
         again = await asyncio.wait_for(
             asyncio.gather(*(echo_again(i, ws) for i, ws in sockets.items()), return_exceptions=True),
             PHASE_TIMEOUT_S,

@@ -19,7 +19,7 @@ from wslab.probe import run_probe
 
 # An idle socket is held for this many times nginx's read timeout: it
 # survives only if the server's pings keep nginx from closing it.
-HOLD_READ_TIMEOUTS = 2
+HOLD_READ_TIMEOUTS = 1.5
 # Bound on each request and handshake: holds on a busy machine.
 TIMEOUT_S = 30.0
 PROBE_SOURCE = Path(__file__).resolve().parents[3] / "wslab" / "probe.py"
