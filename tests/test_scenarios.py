@@ -225,7 +225,7 @@ def test_longest_last_run_starts_first(capsys, monkeypatch, fake_molecule):
 
 
 def test_without_history_the_estimate_orders_the_runs(monkeypatch):
-    monkeypatch.setattr(scenarios, "SUITE_VERIFY_SCOPE", {})
+    monkeypatch.setattr(scenarios, "VERIFY_SCOPE", {})
     pure_runs = scenarios.PURE_RUNS
     monkeypatch.setattr(scenarios, "PURE_RUNS", frozenset())
     pairs = [(layout, suite) for suite in ("bookworm", "trixie")
@@ -236,16 +236,16 @@ def test_without_history_the_estimate_orders_the_runs(monkeypatch):
         ("broken-proxy", "bookworm"), ("wsgi", "bookworm"), ("broken-proxy", "trixie"), ("wsgi", "trixie"),
     ]
     # A suite with a smaller verify scope is lighter.
-    monkeypatch.setitem(scenarios.SUITE_VERIFY_SCOPE, "trixie", 0.5)
+    monkeypatch.setitem(scenarios.VERIFY_SCOPE, "trixie", "verdicts")
     assert scenarios.expected_seconds("daphne", "trixie", {}) < scenarios.expected_seconds("daphne", "bookworm", {})
     assert scenarios.schedule([("daphne", "trixie"), ("uvicorn", "bookworm")], {}) == [
         ("uvicorn", "bookworm"), ("daphne", "trixie")]
     # A pure run installs everything: it comes before the same layout seeded.
     monkeypatch.setattr(scenarios, "PURE_RUNS", pure_runs)
     (suite, layout), *_ = sorted(scenarios.PURE_RUNS)
-    other = next(s for s in scenarios.VERIFY_SCOPE if s != suite)
-    monkeypatch.setitem(scenarios.SUITE_VERIFY_SCOPE, other, 1.0)
-    monkeypatch.setitem(scenarios.SUITE_VERIFY_SCOPE, suite, 1.0)
+    other = next(s for s in ("bookworm", "trixie") if s != suite)
+    monkeypatch.setitem(scenarios.VERIFY_SCOPE, other, "full")
+    monkeypatch.setitem(scenarios.VERIFY_SCOPE, suite, "full")
     assert scenarios.expected_seconds(layout, suite, {}) > scenarios.expected_seconds(layout, other, {})
     # History wins over the estimate.
     assert scenarios.expected_seconds("wsgi", "trixie", {("trixie", "wsgi"): 1000.0}) == 1000.0

@@ -72,8 +72,8 @@ REFUSED_VERIFY_SECONDS = 5.0
 # the operations and load tests, whose subject (the servers' own behaviour under
 # restart, kill, idle and 1,000 sockets) is the same pinned code on both.
 VERIFY_SCOPE = {"bookworm": "full", "trixie": "verdicts"}
-# Share of the full verify suite a scope runs, for scheduling.
-SUITE_VERIFY_SCOPE: dict[str, float] = {"trixie": 0.3}
+# Share of the full verify suite each scope runs, for scheduling.
+SCOPE_SHARE = {"full": 1.0, "verdicts": 0.3}
 # The runs on the pure base image: they prove that the roles install every
 # Debian package and the app's venv (from PyPI) themselves, with Ansible's own
 # linear strategy. Every other run starts from the seeded image, where both are
@@ -117,8 +117,7 @@ class Failure:
 
 def run_env(layout: str, suite: str) -> dict[str, str]:
     """Extra environment for the run of LAYOUT on SUITE: its base image and
-    its verify scope. When a suite's verify scope shrinks, give it its share in
-    SUITE_VERIFY_SCOPE so that scheduling knows."""
+    its verify scope (VERIFY_SCOPE; SCOPE_SHARE tells scheduling its size)."""
     pure = (suite, layout) in PURE_RUNS
     return {
         **({} if pure else _accelerated()),
@@ -148,7 +147,7 @@ def expected_seconds(layout: str, suite: str, history: History) -> float:
     else:
         verify = VERIFY_SECONDS
     pure = PURE_EXTRA_SECONDS if (suite, layout) in PURE_RUNS else 0.0
-    return SETUP_SECONDS + pure + verify * SUITE_VERIFY_SCOPE.get(suite, 1.0)
+    return SETUP_SECONDS + pure + verify * SCOPE_SHARE[VERIFY_SCOPE.get(suite, "full")]
 
 
 def load_history(run_id: str = "") -> dict[tuple[str, str], float]:
@@ -240,7 +239,7 @@ def run_scenario(
                         on_phase(phase)
                     current = phase
                 elif phase in phase_started:
-                    # destroy runs twice (before and after); add both up.
+                    # A phase that runs twice (destroy after a failure) adds up.
                     run.phases[phase] = run.phases.get(phase, 0.0) + now - phase_started.pop(phase)
             run.ok = process.wait() == 0
         finally:
@@ -353,8 +352,7 @@ def _failure_of(run: Run) -> Failure:
 
 
 def _phase_times(run: Run) -> str:
-    order = ["syntax", "create", "converge", "idempotence", "verify", "destroy"]
-    return ", ".join(f"{p} {run.phases[p]:.0f} s" for p in order if p in run.phases)
+    return ", ".join(f"{p} {run.phases[p]:.0f} s" for p in PHASES if p in run.phases)
 
 
 def _listing(run: Run, failure: Failure) -> str:
