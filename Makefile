@@ -23,7 +23,7 @@ export ANSIBLE_NOCOLOR := 1
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down test lint unit molecule venv engine images host-deps browser-deps matrix
+.PHONY: help up down test lint unit molecule venv lock engine images host-deps browser-deps matrix
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,18 +55,35 @@ lint: venv  ## yamllint and ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 
+# One pytest worker per core (pytest-xdist): most of the suite waits on
+# containers, servers and Ansible runs, one at a time per worker.
 unit: engine venv browser-deps  ## the project's pytest suite (sample app, probe, filters, data)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 molecule: host-deps engine images venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
 	$(BIN)/python -m wslab.scenarios --jobs '$(JOBS)' $(foreach s,$(SUITES),--suite $(s)) $(if $(LAYOUT),--layout $(LAYOUT))
 
+# The venv holds exactly requirements/lab.lock (every package, pinned and
+# hashed), installed by uv from its cache: seconds once the cache is warm.
+# UV_NATIVE_TLS: uv trusts the system's CA store, as pip does here.
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements/lab.txt sample_app/requirements.txt | host-deps
+$(VENV)/.installed: requirements/lab.lock requirements/bootstrap.txt | host-deps
+	@echo "venv: $(VENV) from requirements/lab.lock"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements/lab.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
+	UV_NATIVE_TLS=1 $(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements/lab.lock
 	touch $@
+
+# After editing requirements/lab.txt or sample_app/requirements.txt: resolve
+# them again into requirements/lab.lock (tests/test_requirements.py checks the
+# two agree), and uv's own pin into requirements/bootstrap.txt.
+lock: $(VENV)/.installed  ## resolve requirements/lab.txt into requirements/lab.lock, with hashes
+	UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	    --custom-compile-command 'make lock' requirements/lab.txt -o requirements/lab.lock
+	grep -o '^uv==[^ ]*' requirements/bootstrap.txt | UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet \
+	    --generate-hashes --python-version 3.11 --no-header --no-annotate - -o requirements/bootstrap.txt.new
+	{ sed -n '1,/^uv==/{/^uv==/!p}' requirements/bootstrap.txt; cat requirements/bootstrap.txt.new; } >requirements/bootstrap.txt.tmp
+	mv requirements/bootstrap.txt.tmp requirements/bootstrap.txt && rm requirements/bootstrap.txt.new
 
 host-deps:
 	@scripts/host-deps.sh

@@ -32,6 +32,11 @@ RECIPE=3
 # from the app's pins; tests/test_images.py keeps both in step with the roles.
 SEED_PACKAGES="nginx openssl python3-packaging python3-venv redis-server"
 SEED_VENV=/opt/wslab/venv
+# Beside the venv, the pins it was built from, where roles/django_app keeps
+# them (_django_app_venv_pins): the role then finds the venv current and skips pip.
+SEED_PINS=$SEED_VENV/wslab-requirements.txt
+# Bump when the seeded recipe changes, so an older seeded image is rebuilt.
+SEED_RECIPE=2
 REQUIREMENTS="$(cd "$(dirname "$0")/.." && pwd)/sample_app/requirements.txt"
 
 case "$SUITE" in
@@ -44,8 +49,8 @@ case "$VARIANT" in
     seeded)
         "$0" "$SUITE" pure
         SEEDED="$PREFIX-seeded:$SUITE"
-        # Rebuilt when the pure image under it, the package list or the app's pins change.
-        STAMP="$(docker image inspect -f '{{ .Id }}' "$IMAGE") $SEED_PACKAGES $(sha256sum <"$REQUIREMENTS" | cut -c1-16)"
+        # Rebuilt when its recipe, the pure image under it, the package list or the app's pins change.
+        STAMP="$SEED_RECIPE $(docker image inspect -f '{{ .Id }}' "$IMAGE") $SEED_PACKAGES $(sha256sum <"$REQUIREMENTS" | cut -c1-16)"
         if [ "${LAB_IMAGE_REBUILD:-0}" != 1 ] &&
            [ "$(docker image inspect -f '{{ index .Config.Labels "wslab.seeded-from" }}' "$SEEDED" 2>/dev/null)" = "$STAMP" ]; then
             exit 0
@@ -66,6 +71,7 @@ case "$VARIANT" in
             " && rm -f /usr/sbin/policy-rc.d /var/cache/apt/archives/*.deb" \
             "RUN python3 -m venv $SEED_VENV \\" \
             " && $SEED_VENV/bin/pip install -qq --disable-pip-version-check -r /tmp/wslab-requirements.txt \\" \
+            " && install -m 0644 /tmp/wslab-requirements.txt $SEED_PINS \\" \
             " && rm -f /tmp/wslab-requirements.txt && rm -rf /root/.cache/pip" \
             >"$CONTEXT/Dockerfile"
         # A line per build step (packages, then the venv), the full log on failure.

@@ -46,3 +46,12 @@ def test_seeded_venv_is_where_the_roles_make_it():
     venv = re.search(r"^SEED_VENV=(\S+)$", script, re.MULTILINE).group(1)
     defaults = yaml.safe_load((PROJECT_DIR / "roles" / "wslab" / "defaults" / "main.yml").read_text())
     assert venv == defaults["wslab_app_root"] + "/venv"
+
+
+def test_seeded_pins_are_where_the_role_compares_them():
+    """The seeded venv's pins lie where roles/django_app looks before it runs
+    pip, so a seeded run finds the venv current, as on a host deployed before."""
+    script = (PROJECT_DIR / "scripts" / "base-image.sh").read_text()
+    pins = re.search(r"^SEED_PINS=\$SEED_VENV/(\S+)$", script, re.MULTILINE).group(1)
+    role_vars = yaml.safe_load((PROJECT_DIR / "roles" / "django_app" / "vars" / "main.yml").read_text())
+    assert role_vars["_django_app_venv_pins"] == "{{ django_app_venv }}/" + pins

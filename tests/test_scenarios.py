@@ -270,6 +270,7 @@ def test_run_env_reaches_the_run(capsys, monkeypatch, fake_molecule):
     seeded = scenarios.run_env("daphne", "bookworm")
     assert seeded["WSLAB_IMAGE_PREFIX"] == scenarios.IMAGE_PREFIX + "-seeded"
     assert seeded["WSLAB_VERIFY"] == "full"
+    assert int(seeded["WSLAB_APT_CACHE_VALID_TIME"]) >= 24 * 3600
     # Seeded runs go through Mitogen's strategy, whose plugin directory exists.
     assert seeded["ANSIBLE_STRATEGY"] == "mitogen_linear"
     assert (Path(seeded["ANSIBLE_STRATEGY_PLUGINS"]) / "mitogen_linear.py").is_file()
@@ -279,7 +280,11 @@ def test_run_env_reaches_the_run(capsys, monkeypatch, fake_molecule):
     for suite, layout in scenarios.PURE_RUNS:
         pure = scenarios.run_env(layout, suite)
         assert pure["WSLAB_IMAGE_PREFIX"] == scenarios.IMAGE_PREFIX
-        assert "ANSIBLE_STRATEGY" not in pure  # Ansible's own strategy
+        assert "WSLAB_APT_CACHE_VALID_TIME" not in pure  # the roles' own hour
+        plain = (suite, layout) in scenarios.PLAIN_ANSIBLE_RUNS
+        assert ("ANSIBLE_STRATEGY" not in pure) is plain
+    # One run, on the pure image, goes through Ansible's own strategy.
+    assert len(scenarios.PLAIN_ANSIBLE_RUNS) == 1 and scenarios.PLAIN_ANSIBLE_RUNS <= scenarios.PURE_RUNS
     monkeypatch.setattr(scenarios, "run_env", lambda layout, suite: {"FAKE_MARK": f"{suite}-{layout}"})
     code, _ = _run(capsys, "--layout", "daphne", "--suite", "trixie", "--jobs", "1")
     assert code == 0
