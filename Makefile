@@ -67,23 +67,22 @@ molecule: host-deps engine images venv  ## every scenario on every suite (or LAY
 # hashed), installed by uv from its cache: seconds once the cache is warm.
 # UV_NATIVE_TLS: uv trusts the system's CA store, as pip does here.
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements/lab.lock requirements/bootstrap.txt | host-deps
+$(VENV)/.installed: requirements/lab.lock requirements/bootstrap.lock | host-deps
 	@echo "venv: $(VENV) from requirements/lab.lock"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.lock
 	UV_NATIVE_TLS=1 $(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements/lab.lock
 	touch $@
 
-# After editing requirements/lab.txt or sample_app/requirements.txt: resolve
-# them again into requirements/lab.lock (tests/test_requirements.py checks the
-# two agree), and uv's own pin into requirements/bootstrap.txt.
-lock: $(VENV)/.installed  ## resolve requirements/lab.txt into requirements/lab.lock, with hashes
-	UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
-	    --custom-compile-command 'make lock' requirements/lab.txt -o requirements/lab.lock
-	grep -o '^uv==[^ ]*' requirements/bootstrap.txt | UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet \
-	    --generate-hashes --python-version 3.11 --no-header --no-annotate - -o requirements/bootstrap.txt.new
-	{ sed -n '1,/^uv==/{/^uv==/!p}' requirements/bootstrap.txt; cat requirements/bootstrap.txt.new; } >requirements/bootstrap.txt.tmp
-	mv requirements/bootstrap.txt.tmp requirements/bootstrap.txt && rm requirements/bootstrap.txt.new
+# After editing a requirements/*.txt (or sample_app/requirements.txt): resolve
+# each again into its .lock, every package pinned and hashed, for the
+# controller's Python (tests/test_requirements.py checks that they agree).
+LOCK_PYTHON := 3.11
+lock: $(VENV)/.installed  ## resolve requirements/*.txt into requirements/*.lock, with hashes
+	for name in lab bootstrap; do \
+	    UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
+	        --custom-compile-command 'make lock' requirements/$$name.txt -o requirements/$$name.lock; \
+	done
 
 host-deps:
 	@scripts/host-deps.sh
