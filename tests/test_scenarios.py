@@ -15,8 +15,10 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from wslab import scenarios
+from wslab.topology import PROJECT_DIR, layout_names, load_layout
 
 FAKE_MOLECULE = """\
 #!{python} -S
@@ -289,3 +291,24 @@ def test_run_env_reaches_the_run(capsys, monkeypatch, fake_molecule):
     code, _ = _run(capsys, "--layout", "daphne", "--suite", "trixie", "--jobs", "1")
     assert code == 0
     assert "mark=trixie-daphne" in (fake_molecule / "trixie-daphne.log").read_text()
+
+
+def _roles(layout: str) -> set[str]:
+    """The roles a layout's converge runs (site.yml): the app, its servers, nginx, Redis if it uses it."""
+    topology = load_layout(layout)
+    redis = {"redis"} if topology.get("channel_layer") == "redis" else set()
+    return {"django_app", "nginx", *topology["servers"], *redis}
+
+
+def test_every_role_runs_the_idempotence_pass_on_every_suite():
+    config = (PROJECT_DIR / ".config" / "molecule" / "config.yml").read_text()
+    default = re.search(r"test_sequence: \$\{WSLAB_TEST_SEQUENCE:-(\[.*\])\}", config)
+    assert default, "the shared Molecule config names its sequence through WSLAB_TEST_SEQUENCE"
+    assert yaml.safe_load(default[1]) == scenarios.PHASES
+    all_roles = set().union(*map(_roles, layout_names()))
+    for suite in scenarios.VERIFY_SCOPE:
+        runs_it = [layout for layout in layout_names() if "WSLAB_TEST_SEQUENCE" not in scenarios.run_env(layout, suite)]
+        assert set().union(*map(_roles, runs_it)) == all_roles, suite
+    skipped = scenarios.run_env("wsgi", "trixie")["WSLAB_TEST_SEQUENCE"]
+    assert yaml.safe_load(skipped) == [p for p in scenarios.PHASES if p != "idempotence"]
+    assert "WSLAB_TEST_SEQUENCE" not in scenarios.run_env("wsgi", "bookworm")

@@ -78,6 +78,13 @@ SCOPE_SHARE = {"full": 1.0, "verdicts": 0.3}
 # Debian package and the app's venv (from PyPI) themselves. Every other run
 # starts from the seeded image, where both are in place (scripts/base-image.sh).
 PURE_RUNS = frozenset({("bookworm", "uvicorn"), ("trixie", "gunicorn-uvicorn")})
+# Where each suite runs Molecule's idempotence pass (a second converge that
+# must change nothing): every layout on Debian 12; on Debian 13 the layouts that
+# between them run every role (gunicorn-uvicorn: django_app, gunicorn, Redis and
+# nginx, installed from nothing on the pure image; daphne; uvicorn). What else
+# differs between layouts is role variables, the same on both suites. The other
+# runs get WSLAB_TEST_SEQUENCE (.config/molecule/config.yml) without it.
+IDEMPOTENCE_LAYOUTS = {"trixie": frozenset({"gunicorn-uvicorn", "daphne", "uvicorn"})}
 # The run that uses Ansible's own linear strategy, as `make up` and most users
 # do, from the pure image: the whole of site.yml on a bare host. Every other run
 # goes through Mitogen's linear strategy: the same plays and tasks, with one
@@ -122,15 +129,22 @@ class Failure:
 
 
 def run_env(layout: str, suite: str) -> dict[str, str]:
-    """Extra environment for the run of LAYOUT on SUITE: its base image and
-    its verify scope (VERIFY_SCOPE; SCOPE_SHARE tells scheduling its size)."""
+    """Extra environment for the run of LAYOUT on SUITE: its base image, its
+    verify scope (VERIFY_SCOPE; SCOPE_SHARE tells scheduling its size) and
+    whether it runs the idempotence pass (IDEMPOTENCE_LAYOUTS)."""
     pure = (suite, layout) in PURE_RUNS
     return {
         **({} if (suite, layout) in PLAIN_ANSIBLE_RUNS else _accelerated()),
         "WSLAB_IMAGE_PREFIX": IMAGE_PREFIX if pure else f"{IMAGE_PREFIX}-seeded",
         **({} if pure else {"WSLAB_APT_CACHE_VALID_TIME": str(SEEDED_APT_CACHE_VALID_S)}),
         "WSLAB_VERIFY": VERIFY_SCOPE.get(suite, "full"),
+        **({} if layout in IDEMPOTENCE_LAYOUTS.get(suite, {layout}) else {"WSLAB_TEST_SEQUENCE": _sequence_without("idempotence")}),
     }
+
+
+def _sequence_without(phase: str) -> str:
+    """Molecule's test sequence without PHASE, as WSLAB_TEST_SEQUENCE (a YAML list)."""
+    return "[" + ", ".join(p for p in PHASES if p != phase) + "]"
 
 
 def _accelerated() -> dict[str, str]:
