@@ -1,0 +1,60 @@
+"""The preview the README recommends before every change
+(`ansible-playbook site.yml --check --diff`), run against the host this
+scenario deployed, after the operations tests have restarted, killed and
+reloaded its services: it fails nowhere and reports nothing to change.
+
+It runs the same converge playbook Molecule ran, with the same inventory and
+settings (Molecule's verifier environment names them), in check mode.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.operations
+
+# One layout whose converge goes through django_app, Gunicorn, Redis and nginx:
+# a preview costs a whole pass of Ansible, so one run pays for it.
+PREVIEWED_LAYOUTS = frozenset({"gunicorn-uvicorn"})
+# Generous: a pass takes well under a minute alone, minutes with every scenario at once.
+PREVIEW_TIMEOUT_S = 900
+_RECAP = re.compile(
+    r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+
+
+def test_a_preview_of_the_deployed_host_fails_nowhere_and_changes_nothing(layout_name):
+    if layout_name not in PREVIEWED_LAYOUTS:
+        pytest.skip(f"the preview runs on {', '.join(sorted(PREVIEWED_LAYOUTS))} only")
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]).parent / "shared" / "converge.yml"
+    run = subprocess.run(
+        ["ansible-playbook", "--check", "--diff", "--inventory", str(inventory), str(playbook)],
+        capture_output=True, text=True, timeout=PREVIEW_TIMEOUT_S, check=False,
+    )
+    tail = "\n".join((run.stdout + run.stderr).splitlines()[-40:])
+    assert run.returncode == 0, tail
+    recaps = list(_RECAP.finditer(run.stdout))
+    assert recaps, tail
+    for recap in recaps:
+        assert (recap["failed"], recap["unreachable"]) == ("0", "0"), tail
+        assert recap["changed"] == "0", f"the preview would change: {_changed_tasks(run.stdout)}"
+
+
+def _changed_tasks(output: str) -> list[str]:
+    """The tasks (and handlers) that reported changed: in Ansible's output."""
+    changed, task = [], ""
+    for line in output.splitlines():
+        header = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]", line)
+        if header:
+            task = header[1]
+        elif line.startswith("changed:") and task not in changed:
+            changed.append(task)
+    return changed
