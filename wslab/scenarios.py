@@ -138,8 +138,13 @@ def run_env(layout: str, suite: str) -> dict[str, str]:
         "WSLAB_IMAGE_PREFIX": IMAGE_PREFIX if pure else f"{IMAGE_PREFIX}-seeded",
         **({} if pure else {"WSLAB_APT_CACHE_VALID_TIME": str(SEEDED_APT_CACHE_VALID_S)}),
         "WSLAB_VERIFY": VERIFY_SCOPE.get(suite, "full"),
-        **({} if layout in IDEMPOTENCE_LAYOUTS.get(suite, {layout}) else {"WSLAB_TEST_SEQUENCE": _sequence_without("idempotence")}),
+        **({} if _runs_idempotence(layout, suite) else {"WSLAB_TEST_SEQUENCE": _sequence_without("idempotence")}),
     }
+
+
+def _runs_idempotence(layout: str, suite: str) -> bool:
+    """Every layout on a suite IDEMPOTENCE_LAYOUTS does not name, else the ones it names."""
+    return suite not in IDEMPOTENCE_LAYOUTS or layout in IDEMPOTENCE_LAYOUTS[suite]
 
 
 def _sequence_without(phase: str) -> str:
