@@ -1,14 +1,14 @@
-"""The capacity rule: wslab_max_connections, the limits the playbooks derive
-from it, and the preflight filter that refuses limits too small to hold it."""
+"""The capacity rule: wslab_max_connections, the limits the roles' defaults
+derive from it, and the preflight filter that refuses limits too small to hold it."""
 
 from __future__ import annotations
 
 import importlib.util
 
-import jinja2
 import pytest
 import yaml
 
+from wslab.roles import role_defaults
 from wslab.topology import PROJECT_DIR
 
 _spec = importlib.util.spec_from_file_location(
@@ -17,7 +17,6 @@ _spec = importlib.util.spec_from_file_location(
 capacity = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(capacity)
 
-WIRING = yaml.safe_load((PROJECT_DIR / "playbooks/vars/wiring.yml").read_text())
 APP_SERVERS = ("gunicorn", "daphne", "uvicorn")
 # name -> the role that owns it
 LIMITS = {
@@ -32,11 +31,10 @@ def _yaml(path: str):
 
 
 def derive(max_connections: int) -> dict[str, int]:
-    """The limits as playbooks/vars/wiring.yml derives them (its own expressions)."""
-    context: dict[str, int] = {"wslab_max_connections": max_connections}
-    for name in LIMITS:  # nginx_limit_nofile reads nginx_worker_connections: keep the order
-        context[name] = int(jinja2.Environment().from_string(WIRING[name]).render(context))
-    return {name: context[name] for name in LIMITS}
+    """The limits as the roles' defaults derive them (their own expressions)."""
+    return {
+        name: role_defaults(role, wslab_max_connections=max_connections)[name] for name, role in LIMITS.items()
+    }
 
 
 def check(max_connections, limits: dict, servers=APP_SERVERS) -> list[str]:
@@ -60,23 +58,21 @@ def test_the_default_target_derives_the_documented_limits():
     }
 
 
-def test_role_defaults_are_what_the_default_target_derives():
-    """A role used on its own gets the same limits as the playbooks give it."""
-    derived = derive(_yaml("roles/wslab/defaults/main.yml")["wslab_max_connections"])
-    for name, role in LIMITS.items():
-        assert _yaml(f"roles/{role}/defaults/main.yml")[name] == derived[name], name
-
-
 @pytest.mark.parametrize("role", sorted({*LIMITS.values(), "wslab"}))
-def test_argument_specs_type_the_capacity_variables_as_their_defaults(role):
+def test_argument_specs_type_the_capacity_variables(role):
+    """Typed as what they render to; a derived limit has no fixed default to document."""
     defaults = _yaml(f"roles/{role}/defaults/main.yml")
     options = _yaml(f"roles/{role}/meta/argument_specs.yml")["argument_specs"]["main"]["options"]
     names = [n for n in defaults if n in LIMITS or n in ("wslab_max_connections", "nginx_worker_processes")]
     assert names
     for name in names:
         spec = options[name]
-        assert spec["default"] == defaults[name], name
         assert spec["type"] == ("str" if name == "nginx_worker_processes" else "int"), name
+        if name in LIMITS:
+            assert "default" not in spec, name
+            assert "Default: derived" in str(spec["description"]), name
+        else:
+            assert spec["default"] == defaults[name], name
 
 
 @pytest.mark.parametrize("max_connections", [1, 100, 384, 1000, 4096, 28_000, 100_000])

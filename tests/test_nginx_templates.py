@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import jinja2
+import jinja2.nativetypes
 import pytest
 import yaml
 
@@ -14,13 +15,28 @@ from wslab.topology import PROJECT_DIR
 
 ROLE = PROJECT_DIR / "roles" / "nginx"
 SITE_TEMPLATE = "etc/nginx/sites-available/site.conf.j2"
-DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+WSLAB_DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles/wslab/defaults/main.yml").read_text())
 SPECS = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
 
-# What the playbooks pass for the daphne layout (playbooks/vars/wiring.yml).
+
+
+def _role_defaults() -> dict:
+    """The role's defaults as Ansible would resolve them for the project's own
+    facts (roles/wslab/defaults/main.yml): a derived default is a template."""
+    env = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
+    context = dict(WSLAB_DEFAULTS)
+    for name, value in yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()).items():
+        context[name] = env.from_string(value).render(context) if isinstance(value, str) and "{{" in value else value
+    return {name: context[name] for name in context if name.startswith("nginx_")}
+
+
+DEFAULTS = _role_defaults()
+# What the layout hands the role for the daphne layout (playbooks/proxy.yml),
+# merged as the role's vars/main.yml merges it with the user's own.
 LAYOUT_VARS = {
-    "nginx_upstreams": [{"name": "daphne", "servers": ["127.0.0.1:8001"]}],
-    "nginx_locations": [{"path": "/", "upstream": "daphne", "websocket": True}],
+    "_nginx_upstreams": [{"name": "daphne", "servers": ["127.0.0.1:8001"]}],
+    "_nginx_locations": [{"path": "/", "upstream": "daphne", "websocket": True}],
+    "_nginx_static_locations": [{"path": "/static/", "alias": "/opt/wslab/static/"}],
 }
 LAB_TLS = {
     "nginx_tls": True,

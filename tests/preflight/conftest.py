@@ -162,8 +162,9 @@ class Deployer:
         self.target = target
         self.tmp_path = tmp_path
 
-    def inventory(self, unset: tuple[str, ...] = ()) -> Path:
-        """The target in wslab_app and wslab_proxy, the baseline in group_vars minus `unset`."""
+    def inventory(self, unset: tuple[str, ...] = (), group_vars: dict[str, Any] | None = None) -> Path:
+        """The target in wslab_app and wslab_proxy, the baseline in group_vars
+        minus `unset`, plus `group_vars`."""
         directory = self.tmp_path / "inventory"
         (directory / "group_vars").mkdir(parents=True, exist_ok=True)
         host = {self.target.name: {"ansible_connection": "community.docker.docker", "ansible_host": self.target.name}}
@@ -175,7 +176,7 @@ class Deployer:
                 }
             }
         }
-        baseline = {key: value for key, value in BASELINE_VARS.items() if key not in unset}
+        baseline = {key: value for key, value in BASELINE_VARS.items() if key not in unset} | (group_vars or {})
         (directory / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
         (directory / "group_vars" / "all.yml").write_text(yaml.safe_dump(baseline, sort_keys=False))
         return directory
@@ -209,9 +210,13 @@ class Deployer:
         return Run(command, process.returncode, output)
 
     def playbook(
-        self, playbook: str = "site.yml", extra_vars: dict[str, Any] | None = None, unset: tuple[str, ...] = ()
+        self,
+        playbook: str = "site.yml",
+        extra_vars: dict[str, Any] | None = None,
+        unset: tuple[str, ...] = (),
+        group_vars: dict[str, Any] | None = None,
     ) -> Run:
-        command = [str(ANSIBLE_BIN / "ansible-playbook"), playbook, "-i", str(self.inventory(unset))]
+        command = [str(ANSIBLE_BIN / "ansible-playbook"), playbook, "-i", str(self.inventory(unset, group_vars))]
         if extra_vars:
             command += ["-e", json.dumps(extra_vars)]
         return self._run(command)

@@ -55,6 +55,8 @@ class Case:
     # Substrings of the failure message Ansible prints (whitespace collapsed).
     message: tuple[str, ...]
     extra_vars: dict[str, Any] = field(default_factory=dict)
+    # Set in the inventory's group_vars, as a user sets them.
+    group_vars: dict[str, Any] = field(default_factory=dict)
     # Baseline variables left out of the inventory.
     unset: tuple[str, ...] = ()
     # (file name, definition): a layout in a directory of its own, which
@@ -211,6 +213,58 @@ CASES = [
         ),
         message=("servers.daphne.processes must be a positive integer",),
     ),
+    # Role variables that other roles never read: each must equal the project
+    # fact the others follow (roles/wslab/vars/main.yml).
+    Case(
+        "server-bind-in-inventory-differs-from-wslab-app-binds",
+        group_vars={"daphne_bind": "127.0.0.1:9001"},
+        message=(
+            "daphne_bind is '127.0.0.1:9001', but the other roles follow wslab_app_binds.daphne, which makes it "
+            "'127.0.0.1:8001'; set wslab_app_binds.daphne instead and leave daphne_bind unset",
+        ),
+    ),
+    Case(
+        "app-root-in-inventory-differs-from-wslab-app-root",
+        group_vars={"django_app_root": "/srv/myapp", "uvicorn_venv": "/srv/myapp/venv"},
+        message=(
+            "django_app_root is '/srv/myapp', but the other roles follow wslab_app_root",
+            "uvicorn_venv is '/srv/myapp/venv', but the other roles follow wslab_app_root",
+        ),
+    ),
+    Case(
+        "redis-port-in-inventory-differs-from-wslab-redis-port",
+        group_vars={"redis_port": 6380},
+        message=("redis_port is 6380, but the other roles follow wslab_redis_port, which makes it 6379",),
+    ),
+    # Free role variables, refused only where they cannot work.
+    Case(
+        "ping-in-inventory-not-below-read-timeout",
+        group_vars={"daphne_ping_interval": 60},
+        message=("daphne_ping_interval (60s) must be below wslab_proxy_read_timeout (60s)",),
+    ),
+    Case(
+        "read-timeout-in-inventory-below-the-pings",
+        group_vars={"nginx_proxy_read_timeout": 15},
+        message=("daphne_ping_interval (20s) must be below nginx_proxy_read_timeout (15s)",),
+    ),
+    Case(
+        "worker-connections-in-inventory-too-few",
+        group_vars={"nginx_worker_connections": 768},
+        message=("nginx_worker_connections is 768, which cannot hold wslab_max_connections (4096)",),
+    ),
+    Case(
+        "nginx-location-in-inventory-reuses-a-layout-path",
+        group_vars={
+            "nginx_upstreams": [{"name": "other", "servers": ["127.0.0.1:9000"]}],
+            "nginx_locations": [{"path": "/", "upstream": "other"}],
+        },
+        message=("A location path appears twice (/, /, /static/)",),
+    ),
+    Case(
+        "nginx-upstream-in-inventory-reuses-a-layout-name",
+        group_vars={"nginx_upstreams": [{"name": "daphne", "servers": ["127.0.0.1:9000"]}]},
+        message=("An upstream name appears twice (daphne, daphne)",),
+    ),
     Case(
         "nginx-listen-port-not-an-integer",
         extra_vars={"nginx_listen_port": "eighty"},
@@ -238,6 +292,23 @@ def test_preflight_passes_the_baseline_and_changes_nothing(deployer, target):
     assert target.changes() == [], run.report()
 
 
+def test_preflight_passes_role_variables_that_agree_with_the_facts(deployer, target):
+    """Set in the inventory: bound variables equal to their fact (as the
+    inventory may spell them), and free ones the roles take as they are."""
+    agreeing = {
+        "daphne_bind": "127.0.0.1:8001",
+        "redis_port": "6379",
+        "daphne_read_write_paths": ["/var/lib/wslab"],
+        "daphne_ping_interval": 5,
+        "nginx_proxy_read_timeout": 30,
+        "nginx_worker_connections": 20_000,
+        "nginx_static_locations": [{"path": "/media/", "alias": "/srv/media/"}],
+    }
+    run = deployer.playbook("playbooks/preflight.yml", group_vars=agreeing)
+    assert run.returncode == 0, run.report()
+    assert target.changes() == [], run.report()
+
+
 @pytest.mark.parametrize("case", [_param(case) for case in CASES])
 def test_bad_input_stops_site_yml_before_any_change(case, deployer, target):
     extra_vars = dict(case.extra_vars)
@@ -246,7 +317,7 @@ def test_bad_input_stops_site_yml_before_any_change(case, deployer, target):
         extra_vars["wslab_topologies_dir"] = str(deployer.layouts_dir({name: definition}))
         extra_vars["wslab_layout"] = name
 
-    run = deployer.playbook("site.yml", extra_vars=extra_vars, unset=case.unset)
+    run = deployer.playbook("site.yml", extra_vars=extra_vars, unset=case.unset, group_vars=case.group_vars)
 
     assert run.returncode != 0, f"site.yml succeeded\n{run.report()}"
     errors = " | ".join(run.error_messages)

@@ -20,6 +20,8 @@ import yaml
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT_DIR))
 
+from wslab.roles import role_defaults  # noqa: E402 - after the project is importable
+
 # Units whose journal is shown when a test fails.
 _JOURNAL_LINES = 40
 # WSLAB_VERIFY: "full" runs every test; "verdicts" leaves out the tests marked
@@ -64,10 +66,26 @@ def wslab_defaults():
 
 
 @pytest.fixture(scope="module")
-def wslab_vars(host, wslab_defaults):
+def inventory_vars(host) -> dict:
+    """The variables the scenario's inventory sets for the host."""
+    return host.ansible.get_variables()
+
+
+@pytest.fixture(scope="module")
+def wslab_vars(inventory_vars, wslab_defaults):
     """wslab_* variables as the play saw them: inventory over role defaults."""
-    inventory = host.ansible.get_variables()
-    return {key: inventory.get(key, value) for key, value in wslab_defaults.items()}
+    return {key: inventory_vars.get(key, value) for key, value in wslab_defaults.items()}
+
+
+@pytest.fixture(scope="module")
+def role_vars(inventory_vars, layout_name):
+    """role -> that role's variables as the play saw them: the inventory's
+    value, else the role's default, derived from the inventory's facts."""
+
+    def of(role: str) -> dict:
+        return role_defaults(role, layout=layout_name, **inventory_vars)
+
+    return of
 
 
 def _published_url(host, port: int, scheme: str) -> str:

@@ -1,5 +1,5 @@
-"""Capacity: the limits derived from wslab_max_connections are the ones in
-force, a thousand WebSockets go through nginx at once and each still echoes
+"""Capacity: the limits the roles derive from wslab_max_connections (or the
+inventory sets) are the ones in force, a thousand WebSockets go through nginx at once and each still echoes
 after three of nginx's read timeouts, and with Debian's stock worker_connections (768) nginx
 turns sockets away long before that, saying so in its error log.
 
@@ -21,9 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-import jinja2
 import pytest
-import yaml
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
@@ -31,7 +29,6 @@ from wslab.probe import handshake_failure, probe
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 FINDINGS_DIR = PROJECT_DIR / "build" / "findings"
-WIRING = yaml.safe_load((PROJECT_DIR / "playbooks" / "vars" / "wiring.yml").read_text())
 
 # The load test: this many sockets at once, opened this many at a time, each
 # echoing once after it opens and once after the hold, which lasts this many
@@ -67,14 +64,13 @@ NOT_ENOUGH = "worker_connections are not enough"
 # ------------------------------------------------------------------ helpers
 
 
-def _derived(wslab_vars) -> dict[str, int]:
-    """The limits as playbooks/vars/wiring.yml derives them from wslab_max_connections."""
-    context: dict[str, int] = {"wslab_max_connections": int(wslab_vars["wslab_max_connections"])}
-    names = ["nginx_worker_connections", "nginx_limit_nofile", "gunicorn_limit_nofile",
-             "daphne_limit_nofile", "uvicorn_limit_nofile"]
-    for name in names:  # nginx_limit_nofile reads nginx_worker_connections
-        context[name] = int(jinja2.Environment().from_string(WIRING[name]).render(context))
-    return context
+def _limits(role_vars, servers) -> dict[str, int]:
+    """The limits in force: the inventory's, else what the roles derive from wslab_max_connections."""
+    nginx = role_vars("nginx")
+    limits = {name: int(nginx[name]) for name in ("nginx_worker_connections", "nginx_limit_nofile")}
+    for server in servers:
+        limits[f"{server}_limit_nofile"] = int(role_vars(server)[f"{server}_limit_nofile"])
+    return limits
 
 
 def _max_open_files(host, pid: int) -> tuple[int, int]:
@@ -176,8 +172,8 @@ async def _close_all(sockets, semaphore) -> None:
 # ------------------------------------------------------------------ limits
 
 
-def test_nginx_limits_are_derived_from_wslab_max_connections(host, wslab_vars, capsys, layout_name):
-    limits = _derived(wslab_vars)
+def test_nginx_limits_are_the_ones_in_force(host, wslab_vars, role_vars, layout, capsys, layout_name):
+    limits = _limits(role_vars, layout["servers"])
     assert _nginx_worker_connections(host) == [limits["nginx_worker_connections"]]
     assert host.check_output("systemctl show -p LimitNOFILE --value nginx").strip() == str(limits["nginx_limit_nofile"])
     dropins = host.check_output("systemctl show -p DropInPaths --value nginx")
@@ -200,8 +196,8 @@ def test_nginx_limits_are_derived_from_wslab_max_connections(host, wslab_vars, c
     })
 
 
-def test_app_units_limits_are_derived_from_wslab_max_connections(host, layout, wslab_vars):
-    limits = _derived(wslab_vars)
+def test_app_units_limits_are_the_ones_in_force(host, layout, role_vars):
+    limits = _limits(role_vars, layout["servers"])
     for server in layout["servers"]:
         unit = f"wslab-{server}"
         wanted = limits[f"{server}_limit_nofile"]

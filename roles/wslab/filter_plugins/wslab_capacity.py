@@ -1,8 +1,9 @@
 """The capacity rule: can every limit on the path hold wslab_max_connections?
 
-playbooks/vars/wiring.yml derives the limits from wslab_max_connections with
-room to spare; this filter refuses values (overrides with -e, or an edited
-wiring) that cannot hold that many WebSockets at all, naming the variables.
+The nginx and app server roles derive their limits from wslab_max_connections
+with room to spare (their defaults/main.yml); this filter refuses values set
+in the inventory or with -e that cannot hold that many WebSockets at all,
+naming the variables.
 
 The rule, per process (the kernel may hand most connections to one nginx
 worker or one app worker, so no limit is divided by a process count):
@@ -66,7 +67,7 @@ def wslab_capacity_errors(
     if wanted is None:
         return [f"wslab_max_connections must be a positive integer, got {max_connections!r}"]
     errors: list[str] = []
-    hint = "leave it to playbooks/vars/wiring.yml, which derives it from wslab_max_connections, or lower that"
+    hint = "leave it unset, and its role derives it from wslab_max_connections, or lower that"
     connections = _count(worker_connections)
     if worker_connections is not None:
         least = wslab_min_worker_connections(wanted)

@@ -1,0 +1,112 @@
+"""Role variables and the project facts they derive from: every default is
+documented with its type in the role's argument_specs.yml, a derived default
+is a template over the facts, and the variables that must equal a fact are
+derived from it exactly as the preflight expects (roles/wslab/vars/main.yml)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import yaml
+
+from wslab.roles import ROLES_DIR, raw_defaults, role_defaults
+
+ROLES = ("wslab", "django_app", "gunicorn", "daphne", "uvicorn", "nginx", "redis")
+BOUND = yaml.safe_load((ROLES_DIR / "wslab/vars/main.yml").read_text())["_wslab_bound_variables"]
+
+_spec = importlib.util.spec_from_file_location(
+    "wslab_settings_filters", ROLES_DIR / "wslab/filter_plugins/wslab_settings.py"
+)
+settings = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(settings)
+
+
+def _options(role: str) -> dict:
+    return yaml.safe_load((ROLES_DIR / role / "meta/argument_specs.yml").read_text())["argument_specs"]["main"][
+        "options"
+    ]
+
+
+def _derived(value) -> bool:
+    return "{{" in str(value)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_defaults_and_argument_specs_name_the_same_variables(role):
+    defaults, options = raw_defaults(role), _options(role)
+    assert sorted(defaults) == sorted(options)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_argument_specs_give_each_fixed_default_and_say_where_a_derived_one_comes_from(role):
+    for name, value in raw_defaults(role).items():
+        spec = _options(role)[name]
+        if _derived(value):
+            assert "default" not in spec, name
+            assert "Default" in str(spec["description"]), name
+        elif not spec.get("required"):
+            assert spec.get("default") == value, name
+
+
+@pytest.mark.parametrize("name", sorted(BOUND))
+def test_a_bound_variable_defaults_to_its_fact_as_the_preflight_expects(name):
+    role = next(role for role in ROLES if name.startswith(f"{role}_"))
+    fact, expected = BOUND[name]
+    assert " ".join(str(raw_defaults(role)[name]).split()) == " ".join(str(expected).split())
+    assert fact.split(".")[0].split()[0] in raw_defaults("wslab")
+    assert "the project fact" in str(_options(role)[name]["description"]) or "wslab_" in str(
+        _options(role)[name]["description"]
+    ), name
+
+
+@pytest.mark.parametrize("layout", ["wsgi", "gunicorn-uvicorn", "daphne", "uvicorn", "split-daphne"])
+def test_derived_defaults_render_to_their_declared_types(layout):
+    python_types = {"int": int, "str": str, "path": str, "bool": bool, "list": list, "dict": dict, "float": (int, float)}
+    for role in ("django_app", "gunicorn", "daphne", "uvicorn", "nginx", "redis"):
+        values = role_defaults(role, layout=layout)
+        for name, raw in raw_defaults(role).items():
+            if not _derived(raw) or name not in values:
+                continue
+            wanted = python_types[_options(role)[name]["type"]]
+            assert isinstance(values[name], wanted), (role, name, values[name])
+
+
+def test_the_default_project_facts_give_the_documented_values():
+    assert role_defaults("gunicorn", layout="wsgi")["gunicorn_app"] == "labsite.wsgi:application"
+    gunicorn = role_defaults("gunicorn", layout="gunicorn-uvicorn")
+    assert gunicorn["gunicorn_app"] == "labsite.asgi:application"
+    assert gunicorn["gunicorn_environment"] == {"UVICORN_WS_PING_INTERVAL": "20"}
+    assert role_defaults("django_app", layout="daphne")["django_app_redis_url"] == ""
+    assert role_defaults("django_app", layout="uvicorn")["django_app_redis_url"] == "redis://127.0.0.1:6379/0"
+    moved = role_defaults("uvicorn", layout="uvicorn", wslab_app_root="/srv/app", wslab_max_connections=10_000)
+    assert (moved["uvicorn_venv"], moved["uvicorn_chdir"]) == ("/srv/app/venv", "/srv/app/app")
+    assert moved["uvicorn_limit_nofile"] == 11_024
+
+
+def test_an_inventory_value_wins_over_a_derived_default():
+    assert role_defaults("gunicorn", layout="wsgi", gunicorn_workers=8)["gunicorn_workers"] == 8
+    assert role_defaults("nginx", nginx_worker_connections=100_000)["nginx_limit_nofile"] == 200_000
+
+
+def test_contradictions_name_the_variable_and_the_fact_to_set():
+    bound = {"gunicorn_bind": ["wslab_app_binds.gunicorn", "127.0.0.1:8000"], "redis_port": ["wslab_redis_port", 6379]}
+    assert settings.wslab_contradictions(bound, {"gunicorn_bind": None, "redis_port": "6379"}) == []
+    (error,) = settings.wslab_contradictions(bound, {"gunicorn_bind": "127.0.0.1:9000", "redis_port": 6379})
+    assert error == (
+        "gunicorn_bind is '127.0.0.1:9000', but the other roles follow wslab_app_binds.gunicorn, which makes it "
+        "'127.0.0.1:8000'; set wslab_app_binds.gunicorn instead and leave gunicorn_bind unset"
+    )
+    paths = {"uvicorn_read_write_paths": ["wslab_app_state_dir", ["/var/lib/wslab"]]}
+    assert settings.wslab_contradictions(paths, {"uvicorn_read_write_paths": ["/var/lib/wslab"]}) == []
+    assert settings.wslab_contradictions(paths, {"uvicorn_read_write_paths": ["/srv"]}) != []
+
+
+def test_pings_must_come_before_the_read_timeout():
+    timeout = ("nginx_proxy_read_timeout", 30)
+    assert settings.wslab_ping_errors(timeout, {"daphne_ping_interval": 20, "uvicorn_ws_ping_interval": 0}) == []
+    (error,) = settings.wslab_ping_errors(timeout, {"uvicorn_ws_ping_interval": "30"})
+    assert error.startswith("uvicorn_ws_ping_interval (30s) must be below nginx_proxy_read_timeout (30s)")
+    assert settings.wslab_ping_errors(("nginx_proxy_read_timeout", "soon"), {}) == [
+        "nginx_proxy_read_timeout must be a number of seconds, got 'soon'"
+    ]
