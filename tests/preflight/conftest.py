@@ -67,7 +67,7 @@ def _ensure_image() -> None:
 
 
 class Target:
-    """One container standing in for a host of the wslab_app and wslab_proxy groups."""
+    """One container standing in for a host of the wslab_app, wslab_proxy and wslab_redis groups."""
 
     def __init__(self) -> None:
         self.name = ""
@@ -163,8 +163,8 @@ class Deployer:
         self.tmp_path = tmp_path
 
     def inventory(self, unset: tuple[str, ...] = (), group_vars: dict[str, Any] | None = None) -> Path:
-        """The target in wslab_app and wslab_proxy, the baseline in group_vars
-        minus `unset`, plus `group_vars`."""
+        """The target in wslab_app, wslab_proxy and wslab_redis, the baseline
+        in group_vars minus `unset`, plus `group_vars`."""
         directory = self.tmp_path / "inventory"
         (directory / "group_vars").mkdir(parents=True, exist_ok=True)
         host = {self.target.name: {"ansible_connection": "community.docker.docker", "ansible_host": self.target.name}}
@@ -173,6 +173,7 @@ class Deployer:
                 "children": {
                     "wslab_app": {"hosts": host},
                     "wslab_proxy": {"hosts": {self.target.name: {}}},
+                    "wslab_redis": {"hosts": {self.target.name: {}}},
                 }
             }
         }
@@ -215,8 +216,10 @@ class Deployer:
         extra_vars: dict[str, Any] | None = None,
         unset: tuple[str, ...] = (),
         group_vars: dict[str, Any] | None = None,
+        options: tuple[str, ...] = (),
     ) -> Run:
         command = [str(ANSIBLE_BIN / "ansible-playbook"), playbook, "-i", str(self.inventory(unset, group_vars))]
+        command += options
         if extra_vars:
             command += ["-e", json.dumps(extra_vars)]
         return self._run(command)
