@@ -30,13 +30,13 @@ _RECAP = re.compile(
 )
 
 
-def test_a_preview_of_the_deployed_host_fails_nowhere_and_changes_nothing(layout_name):
-    if layout_name not in PREVIEWED_LAYOUTS:
-        pytest.skip(f"the preview runs on {', '.join(sorted(PREVIEWED_LAYOUTS))} only")
+def _preview(*options: str) -> tuple[str, str]:
+    """Runs the preview with these options; returns (output, its tail for messages)
+    after checking that it fails nowhere and would change nothing."""
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
     playbook = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]).parent / "shared" / "converge.yml"
     run = subprocess.run(
-        ["ansible-playbook", "--check", "--diff", "--inventory", str(inventory), str(playbook)],
+        ["ansible-playbook", "--check", "--diff", *options, "--inventory", str(inventory), str(playbook)],
         capture_output=True, text=True, timeout=PREVIEW_TIMEOUT_S, check=False,
     )
     tail = "\n".join((run.stdout + run.stderr).splitlines()[-40:])
@@ -46,6 +46,29 @@ def test_a_preview_of_the_deployed_host_fails_nowhere_and_changes_nothing(layout
     for recap in recaps:
         assert (recap["failed"], recap["unreachable"]) == ("0", "0"), tail
         assert recap["changed"] == "0", f"the preview would change: {_changed_tasks(run.stdout)}"
+    return run.stdout, tail
+
+
+def test_a_preview_of_the_deployed_host_fails_nowhere_and_changes_nothing(layout_name):
+    if layout_name not in PREVIEWED_LAYOUTS:
+        pytest.skip(f"the preview runs on {', '.join(sorted(PREVIEWED_LAYOUTS))} only")
+    _preview()
+
+
+def test_a_tagged_preview_runs_the_checks_and_only_the_tagged_steps(layout_name):
+    """--tags (README: Tags) picks steps, and the preflight and the layout
+    still run whatever the tags say."""
+    if layout_name not in PREVIEWED_LAYOUTS:
+        pytest.skip(f"the preview runs on {', '.join(sorted(PREVIEWED_LAYOUTS))} only")
+    output, tail = _preview("--tags", "nginx_configure,gunicorn")
+    tasks = re.findall(r"^TASK \[(.*)\]", output, re.MULTILINE)
+    for task in ("wslab : Check the layout and the values it will be deployed with",
+                 "Remember that every check passed", "nginx : Install the site",
+                 "gunicorn : Install the Gunicorn unit", "gunicorn : Enable and start Gunicorn"):
+        assert task in tasks, f"{task!r} did not run\n{tail}"
+    for task in tasks:
+        assert not task.startswith(("django_app :", "redis :")), f"{task!r} ran under --tags\n{tail}"
+        assert task != "nginx : Enable and start nginx", tail
 
 
 def _changed_tasks(output: str) -> list[str]:
