@@ -79,15 +79,19 @@ $(VENV)/.installed: requirements/lab.lock requirements/bootstrap.lock | host-dep
 	UV_NATIVE_TLS=1 $(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements/lab.lock
 	touch $@
 
-# After editing a requirements/*.txt (or sample_app/requirements.txt): resolve
-# each again into its .lock, every package pinned and hashed, for the
-# controller's Python (tests/test_requirements.py checks that they agree).
+# After editing a requirements/*.txt or sample_app/requirements.txt: resolve
+# each again into its .lock, every package pinned and hashed: the lab's for the
+# controller's Python, the app's for every Python the hosts may have (Debian
+# 12's 3.11 to Debian 13's 3.13: --universal keeps the markers).
+# tests/test_requirements.py checks that each lock holds its pins.
 LOCK_PYTHON := 3.11
-lock: $(VENV)/.installed  ## resolve requirements/*.txt into requirements/*.lock, with hashes
+lock: $(VENV)/.installed  ## resolve the requirements into their .lock files, with hashes
 	for name in lab bootstrap; do \
 	    UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
 	        --custom-compile-command 'make lock' requirements/$$name.txt -o requirements/$$name.lock; \
 	done
+	UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version $(LOCK_PYTHON) \
+	    --custom-compile-command 'make lock' sample_app/requirements.txt -o sample_app/requirements.lock
 
 host-deps:
 	@scripts/host-deps.sh

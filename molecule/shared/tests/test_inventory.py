@@ -42,3 +42,19 @@ def test_redis_runs_with_the_inventorys_maxmemory(host, inventory_vars, wslab_va
     number, unit = re.fullmatch(r"(\d+)(mb|gb)", wanted).groups()
     got = host.check_output(f"redis-cli -p {wslab_vars['wslab_redis_port']} CONFIG GET maxmemory").split()[-1]
     assert int(got) == int(number) * {"mb": 2**20, "gb": 2**30}[unit]
+
+
+def test_a_connection_user_who_is_not_root_deploys_through_sudo(host, inventory_vars):
+    """Where the inventory connects as a user with sudo, Ansible became root
+    through sudo, as the plays ask: sudo logs each command it ran as root, and
+    Ansible's are its Python (one per task, or one per connection with
+    Mitogen's strategy), apart from this test's own commands."""
+    user = inventory_vars.get("ansible_user", "root")
+    if user == "root":
+        pytest.skip("this scenario connects as root")
+    journal = host.check_output("journalctl --no-pager -q -o cat _COMM=sudo")
+    commands = [line.strip() for line in journal.splitlines() if line.lstrip().startswith(f"{user} :")]
+    python = inventory_vars.get("ansible_python_interpreter", "/usr/bin/python3")
+    ansible = [line for line in commands if "BECOME-SUCCESS-" in line or f"COMMAND={python} -c " in line]
+    assert ansible, commands[-20:]
+    assert all("USER=root" in line for line in ansible), ansible[:5]
