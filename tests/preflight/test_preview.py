@@ -15,7 +15,7 @@ molecule/shared/tests/test_preview.py.
 
 from __future__ import annotations
 
-import re
+from wslab.playbook_output import changed_tasks, recaps
 
 PREVIEW_VARS = {
     "wslab_layout": "uvicorn",
@@ -27,7 +27,6 @@ PREVIEW_VARS = {
 # What a check-mode run may leave on the host: Ansible's own scratch space
 # and apt's package cache, which apt rebuilds when it plans an installation.
 HARMLESS = ("/root/.ansible", "/var/cache/apt", "/var/log/apt")
-_RECAP = re.compile(r"^\S+\s*: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 
 
 def _harmless(path: str) -> bool:
@@ -35,24 +34,13 @@ def _harmless(path: str) -> bool:
     return path.startswith(HARMLESS) or any(place.startswith(path + "/") for place in HARMLESS)
 
 
-def _changed_tasks(output: str) -> list[str]:
-    changed, task = [], ""
-    for line in output.splitlines():
-        header = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]", line)
-        if header:
-            task = header[1]
-        elif line.startswith("changed:") and task not in changed:
-            changed.append(task)
-    return changed
-
-
 def test_a_preview_of_a_fresh_host_fails_nowhere_and_changes_nothing(deployer, target):
     run = deployer.playbook("site.yml", group_vars=PREVIEW_VARS, options=("--check", "--diff"))
 
     assert run.returncode == 0, run.report()
-    (recap,) = _RECAP.findall(run.output)
-    assert (recap[2], recap[3]) == ("0", "0"), run.report()
-    changed = _changed_tasks(run.output)
+    (recap,) = recaps(run.output)
+    assert (recap["unreachable"], recap["failed"]) == ("0", "0"), run.report()
+    changed = changed_tasks(run.output)
     # What the first run would do, as the preview shows it.
     for task in (
         "wslab : Install the missing packages",

@@ -10,11 +10,12 @@ settings (Molecule's verifier environment names them), in check mode.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from wslab.playbook_output import changed_tasks, recaps, tasks_run
 
 pytestmark = pytest.mark.operations
 
@@ -23,11 +24,6 @@ pytestmark = pytest.mark.operations
 PREVIEWED_LAYOUTS = frozenset({"gunicorn-uvicorn"})
 # Generous: a pass takes well under a minute alone, minutes with every scenario at once.
 PREVIEW_TIMEOUT_S = 900
-_RECAP = re.compile(
-    r"^(?P<host>\S+)\s*: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)",
-    re.MULTILINE,
-)
 
 
 def _preview(*options: str) -> tuple[str, str]:
@@ -41,11 +37,11 @@ def _preview(*options: str) -> tuple[str, str]:
     )
     tail = "\n".join((run.stdout + run.stderr).splitlines()[-40:])
     assert run.returncode == 0, tail
-    recaps = list(_RECAP.finditer(run.stdout))
-    assert recaps, tail
-    for recap in recaps:
+    hosts = recaps(run.stdout)
+    assert hosts, tail
+    for recap in hosts:
         assert (recap["failed"], recap["unreachable"]) == ("0", "0"), tail
-        assert recap["changed"] == "0", f"the preview would change: {_changed_tasks(run.stdout)}"
+        assert recap["changed"] == "0", f"the preview would change: {changed_tasks(run.stdout)}"
     return run.stdout, tail
 
 
@@ -61,23 +57,11 @@ def test_a_tagged_preview_runs_the_checks_and_only_the_tagged_steps(layout_name)
     if layout_name not in PREVIEWED_LAYOUTS:
         pytest.skip(f"the preview runs on {', '.join(sorted(PREVIEWED_LAYOUTS))} only")
     output, tail = _preview("--tags", "nginx_configure,gunicorn")
-    tasks = re.findall(r"^TASK \[(.*)\]", output, re.MULTILINE)
+    tasks = tasks_run(output)
     for task in ("wslab : Check the layout and the values it will be deployed with",
                  "Remember that every check passed", "nginx : Install the site",
                  "gunicorn : Install the Gunicorn unit", "gunicorn : Enable and start Gunicorn"):
         assert task in tasks, f"{task!r} did not run\n{tail}"
-    for task in tasks:
-        assert not task.startswith(("django_app :", "redis :")), f"{task!r} ran under --tags\n{tail}"
-        assert task != "nginx : Enable and start nginx", tail
-
-
-def _changed_tasks(output: str) -> list[str]:
-    """The tasks (and handlers) that reported changed: in Ansible's output."""
-    changed, task = [], ""
-    for line in output.splitlines():
-        header = re.match(r"^(?:TASK|RUNNING HANDLER) \[(.*)\]", line)
-        if header:
-            task = header[1]
-        elif line.startswith("changed:") and task not in changed:
-            changed.append(task)
-    return changed
+    for task in ("django_app : Upload the code bundle", "django_app : Write the app's env file",
+                 "redis : Write the lab's Redis settings", "nginx : Enable and start nginx"):
+        assert task not in tasks, f"{task!r} ran under --tags\n{tail}"
