@@ -4,6 +4,8 @@
 #   scripts/base-image.sh bookworm          -> wslab/debian-systemd:bookworm
 #   scripts/base-image.sh bookworm seeded   -> wslab/debian-systemd-seeded:bookworm
 #
+# An image is rebuilt when its recipe changes, or always with WSLAB_IMAGE_REBUILD=1.
+#
 # No registry is reachable from the lab machines, so the image is made with
 # debootstrap and `docker import`. Users who can pull a published systemd image
 # may point WSLAB_IMAGE_PREFIX elsewhere and skip this script. The pure image
@@ -55,7 +57,7 @@ case "$VARIANT" in
         SEEDED="$PREFIX-seeded:$SUITE"
         # Rebuilt when its recipe, the pure image under it, the package list or the app's pins change.
         STAMP="$SEED_RECIPE $(docker image inspect -f '{{ .Id }}' "$IMAGE") $SEED_PACKAGES $(sha256sum <"$REQUIREMENTS" | cut -c1-16)"
-        if [ "${LAB_IMAGE_REBUILD:-0}" != 1 ] &&
+        if [ "${WSLAB_IMAGE_REBUILD:-0}" != 1 ] &&
            [ "$(docker image inspect -f '{{ index .Config.Labels "wslab.seeded-from" }}' "$SEEDED" 2>/dev/null)" = "$STAMP" ]; then
             exit 0
         fi
@@ -87,7 +89,7 @@ case "$VARIANT" in
         ;;
     *) echo "base-image: unknown variant '$VARIANT' (pure or seeded)" >&2; exit 2 ;;
 esac
-if [ "${LAB_IMAGE_REBUILD:-0}" != 1 ] &&
+if [ "${WSLAB_IMAGE_REBUILD:-0}" != 1 ] &&
    [ "$(docker image inspect -f '{{ index .Config.Labels "wslab.recipe" }}' "$IMAGE" 2>/dev/null)" = "$RECIPE" ]; then
     exit 0
 fi

@@ -108,6 +108,18 @@ def test_processes_must_be_an_integer():
     assert any("servers.uvicorn.processes must be a positive integer" in e for e in errors(topology))
 
 
+def test_an_option_no_role_reads_is_refused():
+    topology = copy.deepcopy(load_layout("split-uvicorn"))
+    topology["servers"]["uvicorn"]["options"] = {"ws_ping_interval": 5}
+    topology["servers"]["gunicorn"]["options"]["timeout"] = 60
+    found = errors(topology)
+    assert (
+        "topologies/split-uvicorn.yml: servers.uvicorn.options has ws_ping_interval, which no role reads "
+        "(options a layout may give uvicorn: none); set the role's variables in the inventory instead"
+    ) in found
+    assert any("servers.gunicorn.options has timeout" in e and "gunicorn: worker_class" in e for e in found)
+
+
 def test_the_stock_uvicorn_worker_cannot_ping_below_a_short_read_timeout():
     topology = copy.deepcopy(load_layout("gunicorn-uvicorn"))
     assert errors(topology, read_timeout=5, ping=2) == []  # the sample app's worker follows the setting

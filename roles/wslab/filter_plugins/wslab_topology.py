@@ -22,6 +22,11 @@ STOCK_UVICORN_WORKERS = {"uvicorn_worker.UvicornWorker", "uvicorn.workers.Uvicor
 STOCK_UVICORN_PING_INTERVAL = 20
 GUNICORN_ASGI_WORKERS = STOCK_UVICORN_WORKERS | {"labsite.workers.UvicornWorker"}
 CHANNEL_LAYERS = {"memory", "redis"}
+# The options a layout may give a server (servers.<name>.options), which the
+# server's role reads (roles/gunicorn/defaults/main.yml); anything else would
+# be silently ignored, so it is refused. Every other setting of a server is a
+# role variable, set in the inventory.
+SERVER_OPTIONS = {"gunicorn": {"worker_class"}, "daphne": set(), "uvicorn": set()}
 _BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 # The path the lab's WebSocket routes live under (sample_app/echo/routing.py).
 WS_PATH = "/ws/"
@@ -89,7 +94,16 @@ def wslab_topology_errors(
                 f"{where}: servers.{name}.interface is {interface!r}; "
                 f"{name} speaks {sorted(SERVER_INTERFACES[name])}"
             )
-        worker_class = (spec.get("options") or {}).get("worker_class", "sync")
+        options = spec.get("options") or {}
+        unknown = sorted(set(options) - SERVER_OPTIONS[name]) if isinstance(options, dict) else ["(not a mapping)"]
+        if unknown:
+            known = ", ".join(sorted(SERVER_OPTIONS[name])) or "none"
+            errors.append(
+                f"{where}: servers.{name}.options has {', '.join(unknown)}, which no role reads "
+                f"(options a layout may give {name}: {known}); set the role's variables in the inventory instead"
+            )
+            options = {}
+        worker_class = options.get("worker_class", "sync")
         if name == "gunicorn" and interface == "asgi" and worker_class not in GUNICORN_ASGI_WORKERS:
             errors.append(
                 f"{where}: gunicorn with interface asgi needs options.worker_class "
