@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 import yaml
 
-from wslab.roles import role_defaults
+from wslab.roles import app_server_unit, role_defaults
 from wslab.topology import PROJECT_DIR
 
 _spec = importlib.util.spec_from_file_location(
@@ -152,5 +152,6 @@ def test_the_nginx_templates_render_the_limits():
 
 @pytest.mark.parametrize("server", APP_SERVERS)
 def test_every_app_unit_renders_its_limit(server):
-    unit = (PROJECT_DIR / f"roles/{server}/templates/etc/systemd/system/{server}.service.j2").read_text()
-    assert f"\nLimitNOFILE={{{{ {server}_limit_nofile }}}}\n" in unit
+    layout = {"gunicorn": "wsgi", "daphne": "daphne", "uvicorn": "uvicorn"}[server]
+    unit = app_server_unit(server, layout=layout, wslab_max_connections=10_000)
+    assert "\nLimitNOFILE=11024\n" in unit

@@ -10,7 +10,7 @@ import importlib.util
 import pytest
 import yaml
 
-from wslab.roles import ROLES_DIR, raw_defaults, role_defaults
+from wslab.roles import ROLES_DIR, app_server_unit, raw_defaults, role_defaults
 
 ROLES = ("wslab", "django_app", "gunicorn", "daphne", "uvicorn", "nginx", "redis")
 BOUND = yaml.safe_load((ROLES_DIR / "wslab/vars/main.yml").read_text())["_wslab_bound_variables"]
@@ -110,3 +110,33 @@ def test_pings_must_come_before_the_read_timeout():
     assert settings.wslab_ping_errors(("nginx_proxy_read_timeout", "soon"), {}) == [
         "nginx_proxy_read_timeout must be a number of seconds, got 'soon'"
     ]
+
+
+def test_the_skeletons_defaults_are_its_documented_inputs():
+    """roles/app_server: every default is an optional input of the entry point that reads it."""
+    specs = yaml.safe_load((ROLES_DIR / "app_server/meta/argument_specs.yml").read_text())["argument_specs"]
+    options = {**specs["unit"]["options"], **specs["service"]["options"]}
+    for name, value in raw_defaults("app_server").items():
+        assert options[name].get("default") == value, name
+        assert not options[name].get("required"), name
+
+
+@pytest.mark.parametrize(
+    ("server", "layout", "bind", "listens"),
+    [
+        ("gunicorn", "wsgi", "127.0.0.1:8000", "--bind 127.0.0.1:8000"),
+        ("daphne", "daphne", "unix:/run/wslab-daphne/daphne.sock", "-u /run/wslab-daphne/daphne.sock"),
+        ("uvicorn", "uvicorn", "[::1]:8002", "--host ::1 --port 8002"),
+    ],
+)
+def test_the_skeleton_writes_each_servers_unit(server, layout, bind, listens):
+    binds = {"gunicorn": "127.0.0.1:8000", "daphne": "127.0.0.1:8001", "uvicorn": "127.0.0.1:8002", server: bind}
+    unit = app_server_unit(server, layout=layout, wslab_app_binds=binds, wslab_max_connections=2000)
+    assert f"\nEnvironment=WSLAB_SERVER={server} PYTHONDONTWRITEBYTECODE=1\n" in unit
+    assert f"\n    {listens} \\\n" in unit
+    assert f"\nExecStart=/opt/wslab/venv/bin/{server} \\\n" in unit
+    assert "\nLimitNOFILE=3024\n" in unit
+    assert ("\nRuntimeDirectory=wslab-daphne\n" in unit) == bind.startswith("unix:")
+    # The sandbox every server shares.
+    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=", "ReadWritePaths=/var/lib/wslab"):
+        assert f"\n{line}\n" in unit, line

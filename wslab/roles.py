@@ -71,3 +71,45 @@ def role_defaults(role: str, layout: str | None = None, **facts: Any) -> dict[st
         if not pending:
             break
     return {name: context[name] for name in {**raw_defaults(role), **facts} if name.startswith(f"{role}_") and name in context}
+
+
+def _ternary(value: Any, true: Any, false: Any) -> Any:
+    """Ansible's `ternary` filter."""
+    return true if value else false
+
+
+def _comment(text: str) -> str:
+    """Ansible's `comment` filter (shell-style, its defaults)."""
+    return "#\n" + "\n".join(f"# {line}" for line in text.splitlines()) + "\n#"
+
+
+def app_server_unit(server: str, layout: str | None = None, **facts: Any) -> str:
+    """The systemd unit roles/app_server writes for a server role (gunicorn,
+    daphne, uvicorn), from the inputs the role's tasks/main.yml passes it and
+    the role's variables as role_defaults() gives them."""
+    env = jinja2.nativetypes.NativeEnvironment(undefined=_Undefined)
+    env.filters["ternary"] = _ternary
+    context: dict[str, Any] = {**facts, **role_defaults(server, layout=layout, **facts)}
+    if layout is not None:
+        context["wslab_topology"] = load_layout(layout)
+    # The role's private helpers (vars/main.yml), rendered in order.
+    for name, value in _yaml(ROLES_DIR / server / "vars" / "main.yml").items():
+        context[name] = env.from_string(value).render(context) if isinstance(value, str) and "{{" in value else value
+    inputs = yaml.safe_load((ROLES_DIR / server / "tasks" / "main.yml").read_text())[0]["vars"]
+    skeleton = {**raw_defaults("app_server")}
+    for name, value in inputs.items():
+        skeleton[name] = env.from_string(value).render(context) if isinstance(value, str) and "{{" in value else value
+    for name, value in _yaml(ROLES_DIR / "app_server" / "vars" / "main.yml").items():
+        if name.startswith("_app_server_unit") or name == "_app_server_previewing_unit":
+            continue  # what a run registered: not part of the file
+        skeleton[name] = env.from_string(value).render(skeleton) if isinstance(value, str) and "{{" in value else value
+    text = jinja2.Environment(  # noqa: S701 - a systemd unit, not HTML
+        loader=jinja2.FileSystemLoader(ROLES_DIR / "app_server" / "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        keep_trailing_newline=True,
+    )
+    text.filters["comment"] = _comment
+    return text.get_template("etc/systemd/system/app-server.service.j2").render(
+        {**skeleton, "ansible_managed": "Ansible managed"}
+    )

@@ -45,7 +45,7 @@ def test_a_preview_of_a_fresh_host_fails_nowhere_and_changes_nothing(deployer, t
     for task in (
         "wslab : Install the missing packages",
         "django_app : Upload the code bundle",
-        "uvicorn : Install the Uvicorn unit",
+        "app_server : Install the unit of uvicorn",
         "redis : Write the lab's Redis settings",
         "nginx : Install the site",
     ):

@@ -60,7 +60,7 @@ def test_a_tagged_preview_runs_the_checks_and_only_the_tagged_steps(layout_name)
     tasks = tasks_run(output)
     for task in ("wslab : Check the layout and the values it will be deployed with",
                  "Remember that every check passed", "nginx : Install the site",
-                 "gunicorn : Install the Gunicorn unit", "gunicorn : Enable and start Gunicorn"):
+                 "app_server : Install the unit of gunicorn", "app_server : Enable and start gunicorn"):
         assert task in tasks, f"{task!r} did not run\n{tail}"
     for task in ("django_app : Upload the code bundle", "django_app : Write the app's env file",
                  "redis : Write the lab's Redis settings", "nginx : Enable and start nginx"):
