@@ -36,43 +36,6 @@ class _Undefined(jinja2.StrictUndefined):
     __getitem__ = __getattr__
 
 
-def role_defaults(role: str, layout: str | None = None, **facts: Any) -> dict[str, Any]:
-    """A role's variables as a play sees them: `facts` (what an inventory
-    sets, project facts and role variables alike) over the role's defaults,
-    each derived default rendered from them and, where given, the layout."""
-    env = jinja2.nativetypes.NativeEnvironment(undefined=_Undefined)
-    context: dict[str, Any] = dict(facts)
-    if layout is not None:
-        context["wslab_topology"] = load_layout(layout)
-    own = {
-        name: value
-        for name, value in {**raw_defaults("wslab"), **raw_defaults(role), **_yaml(ROLES_DIR / role / "vars" / "main.yml")}.items()
-        if name not in facts
-    }
-
-    def render(value: Any) -> Any:
-        if isinstance(value, str) and "{{" in value:
-            return env.from_string(value).render(context)
-        if isinstance(value, list):
-            return [render(item) for item in value]
-        return value
-
-    # A default may read another (nginx_limit_nofile reads nginx_worker_connections):
-    # render each once what it reads is rendered; one that never can (a fact
-    # or filter only Ansible knows, such as role_path) is left out.
-    pending = dict(own)
-    for _ in range(len(pending) + 1):
-        for name in list(pending):
-            try:
-                context[name] = render(pending[name])
-            except jinja2.TemplateError:  # undefined, or a filter only Ansible has
-                continue
-            del pending[name]
-        if not pending:
-            break
-    return {name: context[name] for name in {**raw_defaults(role), **facts} if name.startswith(f"{role}_") and name in context}
-
-
 def _ternary(value: Any, true: Any, false: Any) -> Any:
     """Ansible's `ternary` filter."""
     return true if value else false
@@ -83,26 +46,84 @@ def _comment(text: str) -> str:
     return "#\n" + "\n".join(f"# {line}" for line in text.splitlines()) + "\n#"
 
 
-def app_server_unit(server: str, layout: str | None = None, **facts: Any) -> str:
-    """The systemd unit roles/app_server writes for a server role (gunicorn,
-    daphne, uvicorn), from the inputs the role's tasks/main.yml passes it and
-    the role's variables as role_defaults() gives them."""
+def _environment() -> jinja2.nativetypes.NativeEnvironment:
+    """Jinja as ansible-core renders a variable: native types, chainable undefined."""
     env = jinja2.nativetypes.NativeEnvironment(undefined=_Undefined)
     env.filters["ternary"] = _ternary
-    context: dict[str, Any] = {**facts, **role_defaults(server, layout=layout, **facts)}
+    return env
+
+
+def _refuse_undefined(value: Any) -> None:
+    """Raises if a rendered value holds an undefined part (a list that names a
+    variable not rendered yet), as Ansible would when it uses the value."""
+    if isinstance(value, jinja2.Undefined):
+        raise jinja2.UndefinedError(f"undefined part: {value._undefined_name}")
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _refuse_undefined(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_undefined(item)
+
+
+def _render_into(context: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Renders each of values into context, as Ansible resolves variables
+    lazily: one may read another (nginx_limit_nofile reads
+    nginx_worker_connections), so each is rendered once what it reads is; one
+    that never can (a fact or filter only Ansible knows, such as role_path) is
+    left out. Returns context."""
+    env = _environment()
+
+    def render(value: Any) -> Any:
+        if isinstance(value, str) and "{{" in value:
+            value = env.from_string(value).render(context)
+            _refuse_undefined(value)
+            return value
+        if isinstance(value, list):
+            return [render(item) for item in value]
+        return value
+
+    pending = dict(values)
+    for _ in range(len(pending) + 1):
+        for name in list(pending):
+            try:
+                context[name] = render(pending[name])
+            except jinja2.TemplateError:  # undefined, or a filter only Ansible has
+                continue
+            del pending[name]
+        if not pending:
+            break
+    return context
+
+
+def _role_context(role: str, layout: str | None, facts: dict[str, Any]) -> dict[str, Any]:
+    """Every variable a role's tasks see: `facts` over the project facts, the
+    role's defaults and its vars/main.yml, rendered; and the layout."""
+    context: dict[str, Any] = dict(facts)
     if layout is not None:
         context["wslab_topology"] = load_layout(layout)
-    # The role's private helpers (vars/main.yml), rendered in order.
-    for name, value in _yaml(ROLES_DIR / server / "vars" / "main.yml").items():
-        context[name] = env.from_string(value).render(context) if isinstance(value, str) and "{{" in value else value
+    own = {**raw_defaults("wslab"), **raw_defaults(role), **_yaml(ROLES_DIR / role / "vars" / "main.yml")}
+    return _render_into(context, {name: value for name, value in own.items() if name not in facts})
+
+
+def role_defaults(role: str, layout: str | None = None, **facts: Any) -> dict[str, Any]:
+    """A role's variables as a play sees them: `facts` (what an inventory
+    sets, project facts and role variables alike) over the role's defaults,
+    each derived default rendered from them and, where given, the layout."""
+    context = _role_context(role, layout, facts)
+    return {name: context[name] for name in {**raw_defaults(role), **facts} if name.startswith(f"{role}_") and name in context}
+
+
+def app_server_unit(server: str, layout: str | None = None, **facts: Any) -> str:
+    """The systemd unit roles/app_server writes for a server role (gunicorn,
+    daphne, uvicorn), from the inputs the role's tasks/main.yml passes it,
+    rendered from the role's variables."""
     inputs = yaml.safe_load((ROLES_DIR / server / "tasks" / "main.yml").read_text())[0]["vars"]
-    skeleton = {**raw_defaults("app_server")}
-    for name, value in inputs.items():
-        skeleton[name] = env.from_string(value).render(context) if isinstance(value, str) and "{{" in value else value
-    for name, value in _yaml(ROLES_DIR / "app_server" / "vars" / "main.yml").items():
-        if name.startswith("_app_server_unit") or name == "_app_server_previewing_unit":
-            continue  # what a run registered: not part of the file
-        skeleton[name] = env.from_string(value).render(skeleton) if isinstance(value, str) and "{{" in value else value
+    skeleton = _render_into(_role_context(server, layout, facts), inputs)
+    # The skeleton's own defaults and helpers, but not what a run registers.
+    registered = {"_app_server_unit_changed", "_app_server_previewing_unit"}
+    own = {**raw_defaults("app_server"), **_yaml(ROLES_DIR / "app_server" / "vars" / "main.yml")}
+    skeleton = _render_into(skeleton, {name: value for name, value in own.items() if name not in registered | set(inputs)})
     text = jinja2.Environment(  # noqa: S701 - a systemd unit, not HTML
         loader=jinja2.FileSystemLoader(ROLES_DIR / "app_server" / "templates"),
         undefined=jinja2.StrictUndefined,
