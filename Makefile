@@ -71,18 +71,24 @@ molecule: host-deps engine images venv  ## every scenario on every suite (or LAY
 # The venv holds exactly requirements/lab.lock (every package, pinned and
 # hashed), installed by uv from its cache: seconds once the cache is warm.
 # UV_NATIVE_TLS: uv trusts the system's CA store, as pip does here.
+# The project's own package (wslab/: the layout schema, the probe, the runner)
+# is importable from the venv by a path file, as an editable install would make
+# it, without a build backend: the Ansible filters, the Molecule suites and the
+# tests import it from wherever they run.
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements/lab.lock requirements/bootstrap.lock | host-deps
 	@echo "venv: $(VENV) from requirements/lab.lock"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/bootstrap.lock
 	UV_NATIVE_TLS=1 $(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements/lab.lock
+	$(BIN)/python -c 'import site, sys; open(site.getsitepackages()[0] + "/wslab.pth", "w").write(sys.argv[1] + "\n")' '$(CURDIR)'
 	touch $@
 
 # After editing a requirements/*.txt or sample_app/requirements.txt: resolve
 # each again into its .lock, every package pinned and hashed: the lab's for the
-# controller's Python, the app's for every Python the hosts may have (Debian
-# 12's 3.11 to Debian 13's 3.13: --universal keeps the markers).
+# controller's Python, the app's (and the uvicorn-alone example's) for every
+# Python the hosts may have (Debian 12's 3.11 to Debian 13's 3.13: --universal
+# keeps the markers).
 # tests/test_requirements.py checks that each lock holds its pins.
 LOCK_PYTHON := 3.11
 lock: $(VENV)/.installed  ## resolve the requirements into their .lock files, with hashes
@@ -90,8 +96,10 @@ lock: $(VENV)/.installed  ## resolve the requirements into their .lock files, wi
 	    UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
 	        --custom-compile-command 'make lock' requirements/$$name.txt -o requirements/$$name.lock; \
 	done
-	UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version $(LOCK_PYTHON) \
-	    --custom-compile-command 'make lock' sample_app/requirements.txt -o sample_app/requirements.lock
+	for name in sample_app examples/uvicorn-alone; do \
+	    UV_NATIVE_TLS=1 $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version $(LOCK_PYTHON) \
+	        --custom-compile-command 'make lock' $$name/requirements.txt -o $$name/requirements.lock; \
+	done
 
 host-deps:
 	@scripts/host-deps.sh

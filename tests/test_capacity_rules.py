@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from wslab.roles import app_server_unit, role_defaults
-from wslab.topology import PROJECT_DIR
+from wslab.layout import PROJECT_DIR
 
 _spec = importlib.util.spec_from_file_location(
     "wslab_capacity_filters", PROJECT_DIR / "roles/wslab/filter_plugins/wslab_capacity.py"

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from wslab.topology import PROJECT_DIR, layout_names
+from wslab.layout import PROJECT_DIR, layout_names
 
 VENV_BIN = PROJECT_DIR / ".venv" / "bin"
 PROD = ["-i", "inventories/prod", "--vault-password-file", "inventories/prod/vault-password.example"]

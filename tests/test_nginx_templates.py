@@ -11,7 +11,7 @@ import jinja2.nativetypes
 import pytest
 import yaml
 
-from wslab.topology import PROJECT_DIR
+from wslab.layout import PROJECT_DIR
 
 ROLE = PROJECT_DIR / "roles" / "nginx"
 SITE_TEMPLATE = "etc/nginx/sites-available/site.conf.j2"

@@ -12,7 +12,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from wslab.topology import PROJECT_DIR
+from wslab.layout import PROJECT_DIR
 
 REQUIREMENTS = PROJECT_DIR / "requirements"
 # The Python the lock is resolved for (`make lock`): the controller's.
@@ -60,7 +60,8 @@ def test_each_lock_holds_every_pin_it_was_made_from():
 
 
 def test_every_locked_package_is_pinned_with_hashes():
-    for path in (REQUIREMENTS / "lab.lock", REQUIREMENTS / "bootstrap.lock"):
+    example = PROJECT_DIR / "examples" / "uvicorn-alone" / "requirements.lock"
+    for path in (REQUIREMENTS / "lab.lock", REQUIREMENTS / "bootstrap.lock", example):
         entries = _lock_entries(path)
         assert entries, path
         unhashed = [entry for entry, lines in entries.items() if len(lines) < 2]

@@ -134,9 +134,11 @@ def test_the_skeleton_writes_each_servers_unit(server, layout, bind, listens):
     unit = app_server_unit(server, layout=layout, wslab_app_binds=binds, wslab_max_connections=2000)
     assert f"\nEnvironment=WSLAB_SERVER={server} PYTHONDONTWRITEBYTECODE=1\n" in unit
     assert f"\n    {listens} \\\n" in unit
-    assert f"\nExecStart=/opt/wslab/venv/bin/{server} \\\n" in unit
+    facts = raw_defaults("wslab")
+    assert f"\nExecStart={facts['wslab_app_root']}/venv/bin/{server} \\\n" in unit
     assert "\nLimitNOFILE=3024\n" in unit
     assert ("\nRuntimeDirectory=wslab-daphne\n" in unit) == bind.startswith("unix:")
     # The sandbox every server shares.
-    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=", "ReadWritePaths=/var/lib/wslab"):
+    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=",
+                 f"ReadWritePaths={facts['wslab_app_state_dir']}"):
         assert f"\n{line}\n" in unit, line

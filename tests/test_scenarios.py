@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from wslab import scenarios
-from wslab.topology import PROJECT_DIR, layout_names, load_layout
+from wslab.layout import PROJECT_DIR, layout_names, load_layout
 
 FAKE_MOLECULE = """\
 #!{python} -S
@@ -295,9 +295,9 @@ def test_run_env_reaches_the_run(capsys, monkeypatch, fake_molecule):
 
 def _roles(layout: str) -> set[str]:
     """The roles a layout's converge runs (site.yml): the app, its servers, nginx, Redis if it uses it."""
-    topology = load_layout(layout)
-    redis = {"redis"} if topology.get("channel_layer") == "redis" else set()
-    return {"django_app", "nginx", *topology["servers"], *redis}
+    definition = load_layout(layout)
+    redis = {"redis"} if definition.get("channel_layer") == "redis" else set()
+    return {"django_app", "nginx", *definition["servers"], *redis}
 
 
 def test_every_role_runs_the_idempotence_pass_on_every_suite():

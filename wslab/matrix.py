@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from wslab.probe import run_probe
-from wslab.topology import load_layout
+from wslab.layout import load_layout
 
 
 @dataclass

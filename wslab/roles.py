@@ -11,7 +11,7 @@ import jinja2
 import jinja2.nativetypes
 import yaml
 
-from wslab.topology import PROJECT_DIR, load_layout
+from wslab.layout import PROJECT_DIR, load_layout
 
 ROLES_DIR = PROJECT_DIR / "roles"
 
@@ -101,7 +101,7 @@ def _role_context(role: str, layout: str | None, facts: dict[str, Any]) -> dict[
     role's defaults and its vars/main.yml, rendered; and the layout."""
     context: dict[str, Any] = dict(facts)
     if layout is not None:
-        context["wslab_topology"] = load_layout(layout)
+        context["wslab_layout_definition"] = load_layout(layout)
     own = {**raw_defaults("wslab"), **raw_defaults(role), **_yaml(ROLES_DIR / role / "vars" / "main.yml")}
     return _render_into(context, {name: value for name, value in own.items() if name not in facts})
 

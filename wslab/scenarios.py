@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from wslab.topology import PROJECT_DIR, layout_names
+from wslab.layout import PROJECT_DIR, layout_names
 
 BUILD_DIR = Path(os.environ.get("WSLAB_BUILD_DIR") or PROJECT_DIR / "build" / "molecule")
 PHASES = ["create", "converge", "idempotence", "verify", "destroy"]

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from wslab.topology import PROJECT_DIR
+from wslab.layout import PROJECT_DIR
 
 IMAGE_SUITE = "bookworm"
 IMAGE = f"wslab/debian-systemd:{IMAGE_SUITE}"
@@ -183,8 +183,8 @@ class Deployer:
         return directory
 
     def layouts_dir(self, layouts: dict[str, Any]) -> Path:
-        """A directory of layout files, one <name>.yml per entry, for wslab_topologies_dir."""
-        directory = self.tmp_path / "topologies"
+        """A directory of layout files, one <name>.yml per entry, for wslab_layouts_dir."""
+        directory = self.tmp_path / "layouts"
         directory.mkdir(exist_ok=True)
         for name, body in layouts.items():
             (directory / f"{name}.yml").write_text(yaml.safe_dump(body, sort_keys=False))

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from wslab.topology import PROJECT_DIR, TOPOLOGIES_DIR, layout_names
+from wslab.layout import PROJECT_DIR, LAYOUTS_DIR, layout_names
 
 PREFLIGHT_PLAY = yaml.safe_load((PROJECT_DIR / "playbooks/preflight.yml").read_text())[0]["name"]
 DEFAULT_BINDS = yaml.safe_load((PROJECT_DIR / "roles/wslab/defaults/main.yml").read_text())["wslab_app_binds"]
@@ -27,7 +27,7 @@ GUNICORN_WSGI = {"interface": "wsgi", "processes": 2, "options": {"worker_class"
 
 
 def layout(name: str, servers: dict[str, Any], routes: list[dict[str, Any]]) -> dict[str, Any]:
-    """A layout definition (see topologies/README.md) that claims WebSockets open."""
+    """A layout definition (see layouts/README.md) that claims WebSockets open."""
     front = servers.get(routes[0]["server"]) or {}
     return {
         "name": name,
@@ -60,7 +60,7 @@ class Case:
     # Baseline variables left out of the inventory.
     unset: tuple[str, ...] = ()
     # (file name, definition): a layout in a directory of its own, which
-    # wslab_topologies_dir then points at; wslab_layout names the file.
+    # wslab_layouts_dir then points at; wslab_layout names the file.
     layout: tuple[str, Any] | None = None
     # Substrings of the whole output, such as the assertion that failed.
     output: tuple[str, ...] = ()
@@ -73,7 +73,7 @@ CASES = [
         extra_vars={"wslab_layout": "nosuch"},
         message=(
             "Unknown layout wslab_layout='nosuch'",
-            f"Known layouts (files in {TOPOLOGIES_DIR.resolve()}): {KNOWN_LAYOUTS}.",
+            f"Known layouts (files in {LAYOUTS_DIR.resolve()}): {KNOWN_LAYOUTS}.",
         ),
     ),
     Case(
@@ -97,7 +97,7 @@ CASES = [
             ),
         ),
         message=(
-            "topologies/wsgi-ws.yml: routes[1] (path /ws/) sends /ws/ to gunicorn, a WSGI server, "
+            "layouts/wsgi-ws.yml: routes[1] (path /ws/) sends /ws/ to gunicorn, a WSGI server, "
             "which cannot hold a WebSocket; route it to daphne or uvicorn",
         ),
     ),
@@ -112,7 +112,7 @@ CASES = [
             ),
         ),
         message=(
-            "topologies/daphne-x2.yml: 2 ASGI processes share the in-memory channel layer",
+            "layouts/daphne-x2.yml: 2 ASGI processes share the in-memory channel layer",
             "set channel_layer: redis",
         ),
     ),
@@ -159,7 +159,7 @@ CASES = [
             "hypercorn",
             layout("hypercorn", {"hypercorn": DAPHNE}, [{"path": "/", "server": "hypercorn", "websocket": True}]),
         ),
-        message=("topologies/hypercorn.yml: unknown server 'hypercorn'; known: ",),
+        message=("layouts/hypercorn.yml: unknown server 'hypercorn'; known: ",),
     ),
     Case(
         "layout-name-is-not-its-file-name",
@@ -167,7 +167,7 @@ CASES = [
             "renamed",
             layout("daphne", {"daphne": DAPHNE}, [{"path": "/", "server": "daphne", "websocket": True}]),
         ),
-        message=("topologies/renamed.yml: name is 'daphne', expected 'renamed' (the file name)",),
+        message=("layouts/renamed.yml: name is 'daphne', expected 'renamed' (the file name)",),
     ),
     Case(
         "read-timeout-not-an-integer",
@@ -185,7 +185,7 @@ CASES = [
             "wsgi-open",
             layout("wsgi-open", {"gunicorn": GUNICORN_WSGI}, [{"path": "/", "server": "gunicorn", "websocket": True}]),
         ),
-        message=("topologies/wsgi-open.yml: routes[0] (path /) sends /ws/ to gunicorn, a WSGI server",),
+        message=("layouts/wsgi-open.yml: routes[0] (path /) sends /ws/ to gunicorn, a WSGI server",),
     ),
     Case(
         "two-servers-on-one-port-through-a-wildcard-address",
@@ -199,7 +199,7 @@ CASES = [
             "no-upgrade",
             layout("no-upgrade", {"daphne": DAPHNE}, [{"path": "/", "server": "daphne", "websocket": False}]),
         ),
-        message=("topologies/no-upgrade.yml: routes[0] (path /) serves /ws/ without websocket: true",),
+        message=("layouts/no-upgrade.yml: routes[0] (path /) serves /ws/ without websocket: true",),
     ),
     Case(
         "server-processes-not-an-integer",
@@ -314,7 +314,7 @@ def test_bad_input_stops_site_yml_before_any_change(case, deployer, target):
     extra_vars = dict(case.extra_vars)
     if case.layout:
         name, definition = case.layout
-        extra_vars["wslab_topologies_dir"] = str(deployer.layouts_dir({name: definition}))
+        extra_vars["wslab_layouts_dir"] = str(deployer.layouts_dir({name: definition}))
         extra_vars["wslab_layout"] = name
 
     run = deployer.playbook("site.yml", extra_vars=extra_vars, unset=case.unset, group_vars=case.group_vars)

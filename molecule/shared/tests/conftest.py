@@ -2,7 +2,7 @@
 
 Molecule runs these with the scenario's inventory (one container per
 scenario); WSLAB_LAYOUT names the layout the scenario deployed. The
-expectations come from topologies/<layout>.yml, the same file the playbooks
+expectations come from layouts/<layout>.yml, the same file the playbooks
 deployed from, so a test states a claim of the layout and checks it with
 real connections.
 """
@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(PROJECT_DIR))
-
-from wslab.roles import role_defaults  # noqa: E402 - after the project is importable
+from wslab.layout import PROJECT_DIR, load_layout
+from wslab.roles import role_defaults
 
 # Units whose journal is shown when a test fails.
 _JOURNAL_LINES = 40
@@ -57,7 +54,7 @@ def layout_name() -> str:
 
 @pytest.fixture(scope="session")
 def layout(layout_name):
-    return _load_yaml(PROJECT_DIR / "topologies" / f"{layout_name}.yml")
+    return load_layout(layout_name)
 
 
 @pytest.fixture(scope="session")

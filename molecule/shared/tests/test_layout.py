@@ -219,11 +219,12 @@ def test_the_server_itself_upgrades_when_addressed_directly(host, layout, wslab_
     assert record["handshake_status"] == 101, record
 
 
-def test_channel_layer_redis_listens_on_loopback_only(host, layout):
+def test_channel_layer_redis_listens_on_loopback_only(host, layout, wslab_vars):
     if layout.get("channel_layer") != "redis":
         pytest.skip("the layout uses the in-memory channel layer")
     redis = host.service("redis-server")
     assert redis.is_enabled and redis.is_running
-    listening = {str(s) for s in host.socket.get_listening_sockets() if str(s).endswith(":6379")}
-    assert listening, "redis-server listens on no port 6379"
-    assert listening <= {"tcp://127.0.0.1:6379", "tcp://::1:6379"}, listening
+    port = wslab_vars["wslab_redis_port"]
+    listening = {str(s) for s in host.socket.get_listening_sockets() if str(s).endswith(f":{port}")}
+    assert listening, f"redis-server listens on no port {port}"
+    assert listening <= {f"tcp://127.0.0.1:{port}", f"tcp://::1:{port}"}, listening

@@ -1,13 +1,36 @@
-"""Filters that turn a layout definition (topologies/*.yml) into what the roles need.
+"""The layouts: their definitions in layouts/ (the files the playbooks deploy),
+and their schema, the one place that says what a definition may hold.
 
-Kept in Python rather than Jinja so each rule reads as one line and the
-project's pytest suite can exercise it without a playbook run.
+Imported by Ansible (roles/wslab/filter_plugins/wslab_layout.py: the preflight
+and the nginx wiring), the scenario runner, the matrix, the Molecule suites and
+the tests. Kept in Python rather than Jinja so each rule reads as one line and
+pytest can exercise it without a playbook run.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+LAYOUTS_DIR = PROJECT_DIR / "layouts"
+
+
+def layout_names(directory: Path = LAYOUTS_DIR) -> list[str]:
+    return sorted(path.stem for path in directory.glob("*.yml"))
+
+
+def load_layout(name: str, directory: Path = LAYOUTS_DIR) -> dict[str, Any]:
+    path = directory / f"{name}.yml"
+    if not path.is_file():
+        known = ", ".join(layout_names(directory))
+        raise KeyError(f"unknown layout {name!r}; known: {known}")
+    with path.open() as handle:
+        return yaml.safe_load(handle)
+
 
 # Server role -> the interfaces it can speak to Django.
 SERVER_INTERFACES = {
@@ -36,7 +59,7 @@ _WILDCARD_HOSTS = {"0.0.0.0", "[::]", "::", "*"}
 _BIND_UNIX = re.compile(r"^unix:/run/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+\.sock$")
 
 
-def wslab_bind_errors(bind: Any, server: str) -> list[str]:
+def bind_errors(bind: Any, server: str) -> list[str]:
     """Problems with one `wslab_app_binds` value (empty when it is usable)."""
     if not isinstance(bind, str):
         return [f"wslab_app_binds.{server} must be a string, got {bind!r}"]
@@ -61,8 +84,8 @@ def _binds_collide(first: str, second: str) -> bool:
     return host_a == host_b or host_a in _WILDCARD_HOSTS or host_b in _WILDCARD_HOSTS
 
 
-def wslab_topology_errors(
-    topology: Any,
+def layout_errors(
+    definition: Any,
     layout: str,
     binds: dict[str, Any],
     read_timeout: int,
@@ -73,14 +96,18 @@ def wslab_topology_errors(
     Returns messages that name the variable or key to change; an empty list
     means the layout can be deployed.
     """
-    if not isinstance(topology, dict):
-        return [f"topologies/{layout}.yml must be a mapping"]
+    if not isinstance(definition, dict):
+        return [f"layouts/{layout}.yml must be a mapping"]
     errors: list[str] = []
-    where = f"topologies/{layout}.yml"
-    if topology.get("name") != layout:
-        errors.append(f"{where}: name is {topology.get('name')!r}, expected {layout!r} (the file name)")
+    where = f"layouts/{layout}.yml"
+    if definition.get("name") != layout:
+        errors.append(f"{where}: name is {definition.get('name')!r}, expected {layout!r} (the file name)")
 
-    servers = topology.get("servers")
+    summary = definition.get("summary")
+    if not isinstance(summary, str) or not summary.strip() or "\n" in summary.strip():
+        errors.append(f"{where}: summary must be one line that says what the layout runs (the README's table shows it)")
+
+    servers = definition.get("servers")
     if not isinstance(servers, dict) or not servers:
         return errors + [f"{where}: servers must name at least one of {sorted(SERVER_INTERFACES)}"]
     for name, spec in servers.items():
@@ -134,9 +161,9 @@ def wslab_topology_errors(
         if name not in binds:
             errors.append(f"wslab_app_binds has no entry for {name!r}, which the layout runs")
         else:
-            errors.extend(wslab_bind_errors(binds[name], name))
+            errors.extend(bind_errors(binds[name], name))
 
-    channel_layer = topology.get("channel_layer", "memory")
+    channel_layer = definition.get("channel_layer", "memory")
     if channel_layer not in CHANNEL_LAYERS:
         errors.append(f"{where}: channel_layer is {channel_layer!r}; use one of {sorted(CHANNEL_LAYERS)}")
     asgi_processes = sum(
@@ -152,12 +179,12 @@ def wslab_topology_errors(
             "group message reaches only clients of the same process; set channel_layer: redis"
         )
 
-    routes = topology.get("routes")
+    routes = definition.get("routes")
     if not isinstance(routes, list) or not routes:
         errors.append(f"{where}: routes must list at least one nginx location")
         routes = []
     seen_paths: set[str] = set()
-    expected_verdict = ((topology.get("expect") or {}).get("websocket") or {}).get("verdict")
+    expected_verdict = ((definition.get("expect") or {}).get("websocket") or {}).get("verdict")
     usable: list[tuple[int, dict[str, Any]]] = []
     for index, route in enumerate(routes):
         if not isinstance(route, dict):
@@ -206,11 +233,11 @@ def wslab_topology_errors(
                     "the Upgrade and Connection headers; set websocket: true on it"
                 )
 
-    expect = topology.get("expect")
+    expect = definition.get("expect")
     if not isinstance(expect, dict) or "http" not in expect or "websocket" not in expect:
         errors.append(f"{where}: expect must give http and websocket expectations")
 
-    bound = [(name, binds[name]) for name in servers if name in binds and not wslab_bind_errors(binds[name], name)]
+    bound = [(name, binds[name]) for name in servers if name in binds and not bind_errors(binds[name], name)]
     for position, (name, bind) in enumerate(bound):
         for other, other_bind in bound[position + 1 :]:
             if _binds_collide(bind, other_bind):
@@ -229,19 +256,19 @@ def wslab_topology_errors(
     return errors
 
 
-def wslab_nginx_upstreams(topology: dict[str, Any], binds: dict[str, str]) -> list[dict[str, Any]]:
+def nginx_upstreams(definition: dict[str, Any], binds: dict[str, str]) -> list[dict[str, Any]]:
     """nginx upstream blocks for the servers the layout's routes use."""
     used = []
-    for route in topology["routes"]:
+    for route in definition["routes"]:
         if route["server"] not in used:
             used.append(route["server"])
     return [{"name": server, "servers": [binds[server]]} for server in used]
 
 
-def wslab_nginx_locations(topology: dict[str, Any]) -> list[dict[str, Any]]:
+def nginx_locations(definition: dict[str, Any]) -> list[dict[str, Any]]:
     """nginx proxied locations, in the layout's order."""
     locations = []
-    for route in topology["routes"]:
+    for route in definition["routes"]:
         location = {
             "path": route["path"],
             "upstream": route["server"],
@@ -251,12 +278,3 @@ def wslab_nginx_locations(topology: dict[str, Any]) -> list[dict[str, Any]]:
             location["http_version"] = str(route["http_version"])
         locations.append(location)
     return locations
-
-
-class FilterModule:
-    def filters(self) -> dict[str, Any]:
-        return {
-            "wslab_topology_errors": wslab_topology_errors,
-            "wslab_nginx_upstreams": wslab_nginx_upstreams,
-            "wslab_nginx_locations": wslab_nginx_locations,
-        }

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
+import re
 
 import pytest
 import yaml
 
-from wslab.topology import PROJECT_DIR, layout_names, load_layout
-
-_spec = importlib.util.spec_from_file_location(
-    "wslab_topology_filters", PROJECT_DIR / "roles/wslab/filter_plugins/wslab_topology.py"
-)
-filters = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(filters)
+from wslab import layout as schema
+from wslab.layout import PROJECT_DIR, layout_names, load_layout
+from wslab.probe import Verdict
 
 DEFAULTS = yaml.safe_load((PROJECT_DIR / "roles/wslab/defaults/main.yml").read_text())
 BINDS = DEFAULTS["wslab_app_binds"]
-VERDICTS = {"open", "wsgi-backend", "upgrade-not-forwarded", "origin-rejected", "server-down", "http-status"}
+# What a layout may expect of a handshake: what the probe can see of a handshake alone.
+VERDICTS = {Verdict.OPEN, Verdict.WSGI_BACKEND, Verdict.UPGRADE_NOT_FORWARDED, Verdict.ORIGIN_REJECTED,
+            Verdict.SERVER_DOWN, Verdict.HTTP_STATUS}
 
 
-def errors(topology, layout=None, binds=BINDS, read_timeout=60, ping=20):
-    return filters.wslab_topology_errors(topology, layout or topology["name"], binds, read_timeout, ping)
+def errors(definition, layout=None, binds=BINDS, read_timeout=60, ping=20):
+    return schema.layout_errors(definition, layout or definition["name"], binds, read_timeout, ping)
 
 
 @pytest.mark.parametrize("name", layout_names())
@@ -64,9 +62,9 @@ def test_unknown_layout_names_the_known_ones():
     ],
 )
 def test_layout_mistakes_are_named(mutate, message):
-    topology = copy.deepcopy(load_layout("daphne"))
-    mutate(topology)
-    assert any(message in error for error in errors(topology, "daphne")), errors(topology, "daphne")
+    definition = copy.deepcopy(load_layout("daphne"))
+    mutate(definition)
+    assert any(message in error for error in errors(definition, "daphne")), errors(definition, "daphne")
 
 
 def test_websocket_route_to_a_wsgi_server_is_refused_unless_the_layout_expects_failure():
@@ -92,46 +90,46 @@ def test_an_open_layout_must_forward_the_upgrade_on_its_ws_route():
 
 
 def test_http_version_must_be_one_nginx_knows():
-    topology = copy.deepcopy(load_layout("proxy-http10"))
-    topology["routes"][0]["http_version"] = "2"
-    assert any("http_version must be one of" in e for e in errors(topology))
+    definition = copy.deepcopy(load_layout("proxy-http10"))
+    definition["routes"][0]["http_version"] = "2"
+    assert any("http_version must be one of" in e for e in errors(definition))
 
 
 def test_nginx_locations_carry_an_explicit_http_version():
-    (location,) = filters.wslab_nginx_locations(load_layout("proxy-http10"))
+    (location,) = schema.nginx_locations(load_layout("proxy-http10"))
     assert location == {"path": "/", "upstream": "daphne", "websocket": True, "http_version": "1.0"}
 
 
 def test_processes_must_be_an_integer():
-    topology = copy.deepcopy(load_layout("uvicorn"))
-    topology["servers"]["uvicorn"]["processes"] = "2"
-    assert any("servers.uvicorn.processes must be a positive integer" in e for e in errors(topology))
+    definition = copy.deepcopy(load_layout("uvicorn"))
+    definition["servers"]["uvicorn"]["processes"] = "2"
+    assert any("servers.uvicorn.processes must be a positive integer" in e for e in errors(definition))
 
 
 def test_an_option_no_role_reads_is_refused():
-    topology = copy.deepcopy(load_layout("split-uvicorn"))
-    topology["servers"]["uvicorn"]["options"] = {"ws_ping_interval": 5}
-    topology["servers"]["gunicorn"]["options"]["timeout"] = 60
-    found = errors(topology)
+    definition = copy.deepcopy(load_layout("split-uvicorn"))
+    definition["servers"]["uvicorn"]["options"] = {"ws_ping_interval": 5}
+    definition["servers"]["gunicorn"]["options"]["timeout"] = 60
+    found = errors(definition)
     assert (
-        "topologies/split-uvicorn.yml: servers.uvicorn.options has ws_ping_interval, which no role reads "
+        "layouts/split-uvicorn.yml: servers.uvicorn.options has ws_ping_interval, which no role reads "
         "(options a layout may give uvicorn: none); set the role's variables in the inventory instead"
     ) in found
     assert any("servers.gunicorn.options has timeout" in e and "gunicorn: worker_class" in e for e in found)
 
 
 def test_the_stock_uvicorn_worker_cannot_ping_below_a_short_read_timeout():
-    topology = copy.deepcopy(load_layout("gunicorn-uvicorn"))
-    assert errors(topology, read_timeout=5, ping=2) == []  # the sample app's worker follows the setting
-    topology["servers"]["gunicorn"]["options"]["worker_class"] = "uvicorn_worker.UvicornWorker"
-    assert any("pings idle WebSockets every 20s" in e for e in errors(topology, read_timeout=5, ping=2))
-    assert errors(topology, read_timeout=60, ping=20) == []
+    definition = copy.deepcopy(load_layout("gunicorn-uvicorn"))
+    assert errors(definition, read_timeout=5, ping=2) == []  # the sample app's worker follows the setting
+    definition["servers"]["gunicorn"]["options"]["worker_class"] = "uvicorn_worker.UvicornWorker"
+    assert any("pings idle WebSockets every 20s" in e for e in errors(definition, read_timeout=5, ping=2))
+    assert errors(definition, read_timeout=60, ping=20) == []
 
 
 def test_gunicorn_asgi_needs_an_asgi_worker_class():
-    topology = copy.deepcopy(load_layout("wsgi"))
-    topology["servers"]["gunicorn"]["interface"] = "asgi"
-    assert any("uvicorn_worker.UvicornWorker" in e for e in errors(topology))
+    definition = copy.deepcopy(load_layout("wsgi"))
+    definition["servers"]["gunicorn"]["interface"] = "asgi"
+    assert any("uvicorn_worker.UvicornWorker" in e for e in errors(definition))
 
 
 @pytest.mark.parametrize(
@@ -147,37 +145,37 @@ def test_gunicorn_asgi_needs_an_asgi_worker_class():
     ],
 )
 def test_bind_syntax(bind, ok):
-    assert (filters.wslab_bind_errors(bind, "daphne") == []) is ok
+    assert (schema.bind_errors(bind, "daphne") == []) is ok
 
 
 def test_two_servers_on_one_address_is_a_conflict():
-    topology = copy.deepcopy(load_layout("daphne"))
-    topology["servers"]["gunicorn"] = {"interface": "wsgi", "processes": 1}
-    topology["routes"] = [{"path": "/", "server": "gunicorn"}, {"path": "/ws/", "server": "daphne", "websocket": True}]
+    definition = copy.deepcopy(load_layout("daphne"))
+    definition["servers"]["gunicorn"] = {"interface": "wsgi", "processes": 1}
+    definition["routes"] = [{"path": "/", "server": "gunicorn"}, {"path": "/ws/", "server": "daphne", "websocket": True}]
     for gunicorn_bind in ("127.0.0.1:8001", "0.0.0.0:8001", "[::]:8001"):
         binds = dict(BINDS, gunicorn=gunicorn_bind)
-        assert any("which is the same address" in e for e in errors(topology, "daphne", binds)), gunicorn_bind
-    assert errors(topology, "daphne", dict(BINDS, gunicorn="127.0.0.2:8001", daphne="127.0.0.1:8001")) == []
+        assert any("which is the same address" in e for e in errors(definition, "daphne", binds)), gunicorn_bind
+    assert errors(definition, "daphne", dict(BINDS, gunicorn="127.0.0.2:8001", daphne="127.0.0.1:8001")) == []
 
 
 def test_ping_interval_must_be_below_the_proxy_read_timeout():
-    topology = load_layout("daphne")
-    assert any("must be below wslab_proxy_read_timeout" in e for e in errors(topology, read_timeout=20, ping=20))
-    assert errors(topology, read_timeout=21, ping=20) == []
+    definition = load_layout("daphne")
+    assert any("must be below wslab_proxy_read_timeout" in e for e in errors(definition, read_timeout=20, ping=20))
+    assert errors(definition, read_timeout=21, ping=20) == []
 
 
 def test_nginx_inputs_follow_the_routes():
-    topology = copy.deepcopy(load_layout("daphne"))
-    topology["servers"]["gunicorn"] = {"interface": "wsgi", "processes": 1}
-    topology["routes"] = [
+    definition = copy.deepcopy(load_layout("daphne"))
+    definition["servers"]["gunicorn"] = {"interface": "wsgi", "processes": 1}
+    definition["routes"] = [
         {"path": "/", "server": "gunicorn"},
         {"path": "/ws/", "server": "daphne", "websocket": True},
     ]
-    assert filters.wslab_nginx_upstreams(topology, BINDS) == [
+    assert schema.nginx_upstreams(definition, BINDS) == [
         {"name": "gunicorn", "servers": [BINDS["gunicorn"]]},
         {"name": "daphne", "servers": [BINDS["daphne"]]},
     ]
-    assert filters.wslab_nginx_locations(topology) == [
+    assert schema.nginx_locations(definition) == [
         {"path": "/", "upstream": "gunicorn", "websocket": False},
         {"path": "/ws/", "upstream": "daphne", "websocket": True},
     ]
@@ -199,3 +197,16 @@ def test_every_layout_has_a_molecule_scenario_and_a_lab_host():
     lab_layouts = {h["wslab_layout"] for h in hosts["all"]["children"]["wslab_lab"]["hosts"].values()}
     assert scenarios == set(layout_names())
     assert lab_layouts == set(layout_names())
+
+
+def test_the_readme_shows_each_layouts_summary():
+    """The README's table of layouts is the summaries (layouts/*.yml is their one home)."""
+    readme = (PROJECT_DIR / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (.+?) \| .+? \| .+? \|$", readme, re.M))
+    assert rows == {name: load_layout(name)["summary"] for name in layout_names()}
+
+
+def test_a_layout_without_a_summary_is_refused():
+    definition = copy.deepcopy(load_layout("daphne"))
+    del definition["summary"]
+    assert any("summary must be one line" in e for e in errors(definition))

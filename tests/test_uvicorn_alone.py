@@ -1,0 +1,176 @@
+"""Each server role works alone: examples/uvicorn-alone/playbook.yml uses only
+roles/uvicorn (with a venv and an app it brings itself) and deploys a running,
+sandboxed unit into a systemd container, none of the lab's other roles or
+project facts involved. Checked with real requests from inside the container.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wslab.layout import PROJECT_DIR
+from wslab.playbook_output import recaps
+
+EXAMPLE_DIR = PROJECT_DIR / "examples" / "uvicorn-alone"
+PLAYBOOK = EXAMPLE_DIR / "playbook.yml"
+SUITE = "bookworm"
+# The seeded image: python3-venv is in place; pip still fetches the example's
+# own lock (through the pip cache the scenarios share).
+IMAGE = f"{os.environ.get('WSLAB_IMAGE_PREFIX', 'wslab/debian-systemd')}-seeded:{SUITE}"
+CACHE_DIR = Path(os.environ.get("WSLAB_CACHE_DIR", "/var/cache/wslab"))
+# Bounds that hold on a busy machine; none of them is a verdict on speed.
+RUN_TIMEOUT = 300
+SETUP_TIMEOUT = 900
+LISTEN_DEADLINE = 60.0
+
+
+def _play_vars() -> dict:
+    (play,) = yaml.safe_load(PLAYBOOK.read_text())
+    return play["vars"]
+
+
+def _docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def _systemd_container_options() -> list[str]:
+    """`docker run` options for systemd as PID 1, from the scenarios' own platform
+    (.config/molecule/config.yml), so that both start containers alike."""
+    platform = yaml.safe_load((PROJECT_DIR / ".config/molecule/config.yml").read_text())["platforms"][0]
+    options = [f"--cap-add={cap}" for cap in platform["capabilities"]]
+    options += [f"--security-opt={opt}" for opt in platform["security_opts"]]
+    options += [f"--cgroupns={platform['cgroupns_mode']}"]
+    options += [f"--tmpfs={path}" for path in platform["tmpfs"]]
+    options += [f"--volume={volume}" for volume in platform["volumes"] if "${" not in volume]
+    return options
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[str]:
+    """A fresh systemd container; its name."""
+    if _docker("info", check=False).returncode != 0:
+        subprocess.run([str(PROJECT_DIR / "scripts/docker-engine.sh")], check=True, timeout=SETUP_TIMEOUT)
+    if _docker("image", "inspect", IMAGE, check=False).returncode != 0:
+        subprocess.run([str(PROJECT_DIR / "scripts/base-image.sh"), SUITE, "seeded"], check=True, timeout=SETUP_TIMEOUT)
+    name = f"wslab-uvicorn-alone-{secrets.token_hex(4)}"
+    (CACHE_DIR / "pip").mkdir(parents=True, exist_ok=True)
+    _docker(
+        "run", "--detach", "--name", name, *_systemd_container_options(),
+        f"--volume={CACHE_DIR / 'pip'}:/root/.cache/pip:rw", IMAGE, "/lib/systemd/systemd",
+    )  # fmt: skip
+    try:
+        yield name
+    finally:
+        _docker("rm", "--force", name, check=False)
+
+
+def _deploy(host: str, tmp_path: Path) -> str:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {host: {"ansible_connection": "community.docker.docker"}}}}))
+    result = subprocess.run(
+        [str(PROJECT_DIR / ".venv/bin/ansible-playbook"), str(PLAYBOOK), "-i", str(inventory)],
+        cwd=PROJECT_DIR,
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _in_host(host: str, *command: str) -> subprocess.CompletedProcess:
+    return _docker("exec", host, *command, check=False)
+
+
+@pytest.fixture(scope="module")
+def deployed(host: str, tmp_path_factory) -> tuple[str, str]:
+    """The example deployed once; the host and the run's output."""
+    return host, _deploy(host, tmp_path_factory.mktemp("uvicorn-alone"))
+
+
+def _until_listening(host: str, url: str) -> str:
+    """The body of GET url, once Uvicorn (started, with Type=exec, before it binds) answers."""
+    fetch = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read().decode(), end='')"
+    deadline = time.monotonic() + LISTEN_DEADLINE
+    while True:
+        answer = _in_host(host, "python3", "-c", fetch)
+        if answer.returncode == 0 or time.monotonic() > deadline:
+            assert answer.returncode == 0, answer.stderr
+            return answer.stdout
+        time.sleep(0.5)
+
+
+def test_the_play_runs_only_the_uvicorn_role(deployed):
+    _, output = deployed
+    roles = set(re.findall(r"^TASK \[(\w+) : ", output, re.MULTILINE))
+    assert roles == {"uvicorn", "app_server"}, roles
+    (play,) = yaml.safe_load(PLAYBOOK.read_text())
+    assert play["roles"] == [{"role": "uvicorn"}]
+    assert not [name for name in _play_vars() if name.startswith("wslab_")]
+
+
+def test_the_unit_runs_sandboxed_with_the_plays_settings(deployed):
+    host, _ = deployed
+    settings = _play_vars()
+    shown = _in_host(
+        host, "systemctl", "show", settings["uvicorn_service_name"],
+        "-p", "ActiveState", "-p", "User", "-p", "LimitNOFILE", "-p", "NoNewPrivileges", "-p", "ProtectSystem",
+        "-p", "WorkingDirectory", "-p", "UnitFileState",
+    ).stdout  # fmt: skip
+    properties = dict(line.split("=", 1) for line in shown.splitlines())
+    assert properties == {
+        "ActiveState": "active",
+        "UnitFileState": "enabled",
+        "User": settings["uvicorn_user"],
+        "LimitNOFILE": str(settings["uvicorn_limit_nofile"]),
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "WorkingDirectory": "/opt/hello/app",
+    }
+
+
+def test_the_app_answers_http_and_websocket(deployed):
+    host, _ = deployed
+    bind = _play_vars()["uvicorn_bind"]
+    body = _until_listening(host, f"http://{bind}/")
+    assert body.startswith("hello from the uvicorn role alone from pid "), body
+    echo = (
+        "from websockets.sync.client import connect\n"
+        f"with connect('ws://{bind}/', open_timeout=10) as ws:\n"
+        "    ws.send('ping'); print(ws.recv(timeout=10), end='')\n"
+    )
+    answer = _in_host(host, "/opt/hello/venv/bin/python", "-c", echo)
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout == "hello from the uvicorn role alone: ping"
+
+
+def test_a_second_run_changes_nothing_and_keeps_the_server(deployed, tmp_path):
+    host, _ = deployed
+    service = _play_vars()["uvicorn_service_name"]
+    main_pid = _in_host(host, "systemctl", "show", service, "-p", "MainPID", "--value").stdout.strip()
+    output = _deploy(host, tmp_path)
+    (recap,) = recaps(output)
+    assert (recap["changed"], recap["failed"]) == ("0", "0"), output
+    assert _in_host(host, "systemctl", "show", service, "-p", "MainPID", "--value").stdout.strip() == main_pid
+
+
+def test_the_example_runs_the_labs_own_pins():
+    """Its lock holds the versions of Uvicorn and websockets the lab's app runs (sample_app/requirements.lock)."""
+
+    def locked(path: Path) -> dict[str, str]:
+        return dict(re.findall(r"^([a-z0-9-]+)==(\S+) \\$", path.read_text(), re.M))
+
+    app, example = locked(PROJECT_DIR / "sample_app/requirements.lock"), locked(EXAMPLE_DIR / "requirements.lock")
+    asked = re.findall(r"^([a-z0-9-]+)==", (EXAMPLE_DIR / "requirements.txt").read_text(), re.M)
+    assert set(asked) == {"uvicorn", "websockets"}
+    assert {package: example[package] for package in asked} == {package: app[package] for package in asked}
