@@ -61,7 +61,8 @@ lint: venv  ## yamllint and ansible-lint (production profile)
 	$(BIN)/ansible-lint
 
 # One pytest worker per core (pytest-xdist): most of the suite waits on
-# containers, servers and Ansible runs, one at a time per worker.
+# containers, servers and Ansible runs, one at a time per worker. The longest
+# tests go first (tests/conftest.py).
 unit: engine venv browser-deps  ## the project's pytest suite (sample app, probe, filters, data)
 	$(BIN)/pytest -n auto
 

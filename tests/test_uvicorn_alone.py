@@ -54,7 +54,7 @@ def _systemd_container_options() -> list[str]:
     return options
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def host() -> Iterator[str]:
     """A fresh systemd container; its name."""
     if _docker("info", check=False).returncode != 0:
@@ -92,12 +92,6 @@ def _in_host(host: str, *command: str) -> subprocess.CompletedProcess:
     return _docker("exec", host, *command, check=False)
 
 
-@pytest.fixture(scope="module")
-def deployed(host: str, tmp_path_factory) -> tuple[str, str]:
-    """The example deployed once; the host and the run's output."""
-    return host, _deploy(host, tmp_path_factory.mktemp("uvicorn-alone"))
-
-
 def _until_listening(host: str, url: str) -> str:
     """The body of GET url, once Uvicorn (started, with Type=exec, before it binds) answers."""
     fetch = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=5).read().decode(), end='')"
@@ -110,25 +104,28 @@ def _until_listening(host: str, url: str) -> str:
         time.sleep(0.5)
 
 
-def test_the_play_runs_only_the_uvicorn_role(deployed):
-    _, output = deployed
-    roles = set(re.findall(r"^TASK \[(\w+) : ", output, re.MULTILINE))
-    assert roles == {"uvicorn", "app_server"}, roles
+def _properties(host: str, service: str, *names: str) -> dict[str, str]:
+    shown = _in_host(host, "systemctl", "show", service, *(f"--property={name}" for name in names)).stdout
+    return dict(line.split("=", 1) for line in shown.splitlines())
+
+
+# One test, one deployment: its checks share the container (see tests/conftest.py).
+def test_the_uvicorn_role_alone_deploys_a_running_sandboxed_unit(host, tmp_path):
+    settings = _play_vars()
+    service, bind = settings["uvicorn_service_name"], settings["uvicorn_bind"]
+    output = _deploy(host, tmp_path)
+
+    # Only the uvicorn role (and the skeleton it includes) ran, with no project facts.
+    assert set(re.findall(r"^TASK \[(\w+) : ", output, re.MULTILINE)) == {"uvicorn", "app_server"}, output
     (play,) = yaml.safe_load(PLAYBOOK.read_text())
     assert play["roles"] == [{"role": "uvicorn"}]
-    assert not [name for name in _play_vars() if name.startswith("wslab_")]
+    assert not [name for name in settings if name.startswith("wslab_")]
 
-
-def test_the_unit_runs_sandboxed_with_the_plays_settings(deployed):
-    host, _ = deployed
-    settings = _play_vars()
-    shown = _in_host(
-        host, "systemctl", "show", settings["uvicorn_service_name"],
-        "-p", "ActiveState", "-p", "User", "-p", "LimitNOFILE", "-p", "NoNewPrivileges", "-p", "ProtectSystem",
-        "-p", "WorkingDirectory", "-p", "UnitFileState",
-    ).stdout  # fmt: skip
-    properties = dict(line.split("=", 1) for line in shown.splitlines())
-    assert properties == {
+    # The unit runs, enabled and sandboxed, with the play's settings.
+    assert _properties(
+        host, service, "ActiveState", "UnitFileState", "User", "LimitNOFILE", "NoNewPrivileges", "ProtectSystem",
+        "WorkingDirectory",
+    ) == {
         "ActiveState": "active",
         "UnitFileState": "enabled",
         "User": settings["uvicorn_user"],
@@ -136,12 +133,9 @@ def test_the_unit_runs_sandboxed_with_the_plays_settings(deployed):
         "NoNewPrivileges": "yes",
         "ProtectSystem": "strict",
         "WorkingDirectory": "/opt/hello/app",
-    }
+    }  # fmt: skip
 
-
-def test_the_app_answers_http_and_websocket(deployed):
-    host, _ = deployed
-    bind = _play_vars()["uvicorn_bind"]
+    # The app answers over HTTP and WebSocket.
     body = _until_listening(host, f"http://{bind}/")
     assert body.startswith("hello from the uvicorn role alone from pid "), body
     echo = (
@@ -153,15 +147,12 @@ def test_the_app_answers_http_and_websocket(deployed):
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout == "hello from the uvicorn role alone: ping"
 
-
-def test_a_second_run_changes_nothing_and_keeps_the_server(deployed, tmp_path):
-    host, _ = deployed
-    service = _play_vars()["uvicorn_service_name"]
-    main_pid = _in_host(host, "systemctl", "show", service, "-p", "MainPID", "--value").stdout.strip()
-    output = _deploy(host, tmp_path)
-    (recap,) = recaps(output)
-    assert (recap["changed"], recap["failed"]) == ("0", "0"), output
-    assert _in_host(host, "systemctl", "show", service, "-p", "MainPID", "--value").stdout.strip() == main_pid
+    # A second run changes nothing and leaves the server running as it was.
+    main_pid = _properties(host, service, "MainPID")["MainPID"]
+    again = _deploy(host, tmp_path)
+    (recap,) = recaps(again)
+    assert (recap["changed"], recap["failed"]) == ("0", "0"), again
+    assert _properties(host, service, "MainPID")["MainPID"] == main_pid
 
 
 def test_the_example_runs_the_labs_own_pins():
