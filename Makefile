@@ -62,9 +62,10 @@ lint: venv  ## yamllint and ansible-lint (production profile)
 
 # One pytest worker per core (pytest-xdist): most of the suite waits on
 # containers, servers and Ansible runs, one at a time per worker. The longest
-# tests go first (tests/conftest.py).
+# tests go first (tests/conftest.py), and a worker that runs out of tests takes
+# some of the other's (worksteal): neither core idles while tests are left.
 unit: engine venv browser-deps  ## the project's pytest suite (sample app, probe, filters, data)
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
 
 molecule: host-deps engine images venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
 	$(BIN)/python -m wslab.scenarios --jobs '$(JOBS)' $(foreach s,$(SUITES),--suite $(s)) $(if $(LAYOUT),--layout $(LAYOUT))
