@@ -148,6 +148,11 @@ def test_bind_syntax(bind, ok):
     assert (schema.bind_errors(bind, "daphne") == []) is ok
 
 
+def test_a_bad_bind_is_named_with_the_forms_it_may_take():
+    (error,) = errors(load_layout("daphne"), "daphne", dict(BINDS, daphne="localhost"))
+    assert error.startswith("wslab_app_binds.daphne is 'localhost': use HOST:PORT (e.g. 127.0.0.1:8001) or unix:/run/")
+
+
 def test_two_servers_on_one_address_is_a_conflict():
     definition = copy.deepcopy(load_layout("daphne"))
     definition["servers"]["gunicorn"] = {"interface": "wsgi", "processes": 1}
