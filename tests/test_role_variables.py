@@ -10,7 +10,8 @@ import importlib.util
 import pytest
 import yaml
 
-from wslab.roles import ROLES_DIR, app_server_unit, raw_defaults, role_defaults
+from wslab.layout import layout_names, load_layout
+from wslab.roles import ROLES_DIR, app_server_inputs, app_server_unit, raw_defaults, role_defaults
 
 ROLES = ("wslab", "django_app", "gunicorn", "daphne", "uvicorn", "nginx", "redis")
 BOUND = yaml.safe_load((ROLES_DIR / "wslab/vars/main.yml").read_text())["_wslab_bound_variables"]
@@ -142,3 +143,23 @@ def test_the_skeleton_writes_each_servers_unit(server, layout, bind, listens):
     for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=",
                  f"ReadWritePaths={facts['wslab_app_state_dir']}"):
         assert f"\n{line}\n" in unit, line
+
+
+@pytest.mark.parametrize("entry_point", ["unit", "service"])
+@pytest.mark.parametrize(
+    ("server", "layout"),
+    [(server, layout) for layout in layout_names() for server in load_layout(layout)["servers"]],
+)
+def test_each_server_hands_the_skeleton_inputs_its_argument_specs_accept(server, layout, entry_point):
+    """The server roles include roles/app_server without Ansible's own
+    validation (rolespec_validate: false: their own settings are validated),
+    so what they hand it is checked here against its argument_specs."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    spec = yaml.safe_load((ROLES_DIR / "app_server/meta/argument_specs.yml").read_text())["argument_specs"]
+    options = spec[entry_point]["options"]
+    inputs = app_server_inputs(server, layout=layout)
+    result = ArgumentSpecValidator(options).validate({name: inputs[name] for name in options if name in inputs})
+    assert not result.error_messages, result.error_messages
+    required = {name for name, option in options.items() if option.get("required")}
+    assert required <= set(inputs), required - set(inputs)

@@ -114,6 +114,14 @@ def role_defaults(role: str, layout: str | None = None, **facts: Any) -> dict[st
     return {name: context[name] for name in {**raw_defaults(role), **facts} if name.startswith(f"{role}_") and name in context}
 
 
+def app_server_inputs(server: str, layout: str | None = None, **facts: Any) -> dict[str, Any]:
+    """What a server role (gunicorn, daphne, uvicorn) passes roles/app_server
+    (its tasks/main.yml), rendered from the role's variables."""
+    inputs = yaml.safe_load((ROLES_DIR / server / "tasks" / "main.yml").read_text())[0]["vars"]
+    context = _render_into(_role_context(server, layout, facts), inputs)
+    return {name: context[name] for name in inputs}
+
+
 def app_server_unit(server: str, layout: str | None = None, **facts: Any) -> str:
     """The systemd unit roles/app_server writes for a server role (gunicorn,
     daphne, uvicorn), from the inputs the role's tasks/main.yml passes it,
