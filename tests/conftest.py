@@ -21,5 +21,3 @@ def _rank(item) -> int:
 
 def pytest_collection_modifyitems(items):
     items.sort(key=_rank)  # stable: the rest keep their order
-
-

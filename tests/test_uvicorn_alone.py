@@ -17,19 +17,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from wslab.containers import base_image, docker, systemd_options
 from wslab.layout import PROJECT_DIR
-from wslab.playbook_output import recaps
+from wslab.playbook_output import recaps, tasks_run
 
 EXAMPLE_DIR = PROJECT_DIR / "examples" / "uvicorn-alone"
 PLAYBOOK = EXAMPLE_DIR / "playbook.yml"
 SUITE = "bookworm"
-# The seeded image: python3-venv is in place; pip still fetches the example's
-# own lock (through the pip cache the scenarios share).
-IMAGE = f"{os.environ.get('WSLAB_IMAGE_PREFIX', 'wslab/debian-systemd')}-seeded:{SUITE}"
+# On the seeded image, python3-venv is in place; pip still fetches the
+# example's own lock (through the pip cache the scenarios share).
 CACHE_DIR = Path(os.environ.get("WSLAB_CACHE_DIR", "/var/cache/wslab"))
 # Bounds that hold on a busy machine; none of them is a verdict on speed.
 RUN_TIMEOUT = 300
-SETUP_TIMEOUT = 900
 LISTEN_DEADLINE = 60.0
 
 
@@ -38,39 +37,20 @@ def _play_vars() -> dict:
     return play["vars"]
 
 
-def _docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
-
-
-def _systemd_container_options() -> list[str]:
-    """`docker run` options for systemd as PID 1, from the scenarios' own platform
-    (.config/molecule/config.yml), so that both start containers alike."""
-    platform = yaml.safe_load((PROJECT_DIR / ".config/molecule/config.yml").read_text())["platforms"][0]
-    options = [f"--cap-add={cap}" for cap in platform["capabilities"]]
-    options += [f"--security-opt={opt}" for opt in platform["security_opts"]]
-    options += [f"--cgroupns={platform['cgroupns_mode']}"]
-    options += [f"--tmpfs={path}" for path in platform["tmpfs"]]
-    options += [f"--volume={volume}" for volume in platform["volumes"] if "${" not in volume]
-    return options
-
-
 @pytest.fixture
 def host() -> Iterator[str]:
     """A fresh systemd container; its name."""
-    if _docker("info", check=False).returncode != 0:
-        subprocess.run([str(PROJECT_DIR / "scripts/docker-engine.sh")], check=True, timeout=SETUP_TIMEOUT)
-    if _docker("image", "inspect", IMAGE, check=False).returncode != 0:
-        subprocess.run([str(PROJECT_DIR / "scripts/base-image.sh"), SUITE, "seeded"], check=True, timeout=SETUP_TIMEOUT)
+    image = base_image(SUITE, seeded=True)
     name = f"wslab-uvicorn-alone-{secrets.token_hex(4)}"
     (CACHE_DIR / "pip").mkdir(parents=True, exist_ok=True)
-    _docker(
-        "run", "--detach", "--name", name, *_systemd_container_options(),
-        f"--volume={CACHE_DIR / 'pip'}:/root/.cache/pip:rw", IMAGE, "/lib/systemd/systemd",
+    docker(
+        "run", "--detach", "--name", name, *systemd_options(),
+        f"--volume={CACHE_DIR / 'pip'}:/root/.cache/pip:rw", image, "/lib/systemd/systemd",
     )  # fmt: skip
     try:
         yield name
     finally:
-        _docker("rm", "--force", name, check=False)
+        docker("rm", "--force", name, check=False)
 
 
 def _deploy(host: str, tmp_path: Path) -> str:
@@ -89,7 +69,7 @@ def _deploy(host: str, tmp_path: Path) -> str:
 
 
 def _in_host(host: str, *command: str) -> subprocess.CompletedProcess:
-    return _docker("exec", host, *command, check=False)
+    return docker("exec", host, *command, check=False)
 
 
 def _until_listening(host: str, url: str) -> str:
@@ -116,7 +96,7 @@ def test_the_uvicorn_role_alone_deploys_a_running_sandboxed_unit(host, tmp_path)
     output = _deploy(host, tmp_path)
 
     # Only the uvicorn role (and the skeleton it includes) ran, with no project facts.
-    assert set(re.findall(r"^TASK \[(\w+) : ", output, re.MULTILINE)) == {"uvicorn", "app_server"}, output
+    assert {task.split(" : ")[0] for task in tasks_run(output) if " : " in task} == {"uvicorn", "app_server"}, output
     (play,) = yaml.safe_load(PLAYBOOK.read_text())
     assert play["roles"] == [{"role": "uvicorn"}]
     assert not [name for name in settings if name.startswith("wslab_")]

@@ -114,11 +114,17 @@ def role_defaults(role: str, layout: str | None = None, **facts: Any) -> dict[st
     return {name: context[name] for name in {**raw_defaults(role), **facts} if name.startswith(f"{role}_") and name in context}
 
 
+def _with_app_server_inputs(server: str, layout: str | None, facts: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """The server role's variables with what its tasks/main.yml passes
+    roles/app_server rendered into them, and the names of those inputs."""
+    inputs = yaml.safe_load((ROLES_DIR / server / "tasks" / "main.yml").read_text())[0]["vars"]
+    return _render_into(_role_context(server, layout, facts), inputs), set(inputs)
+
+
 def app_server_inputs(server: str, layout: str | None = None, **facts: Any) -> dict[str, Any]:
     """What a server role (gunicorn, daphne, uvicorn) passes roles/app_server
     (its tasks/main.yml), rendered from the role's variables."""
-    inputs = yaml.safe_load((ROLES_DIR / server / "tasks" / "main.yml").read_text())[0]["vars"]
-    context = _render_into(_role_context(server, layout, facts), inputs)
+    context, inputs = _with_app_server_inputs(server, layout, facts)
     return {name: context[name] for name in inputs}
 
 
@@ -126,12 +132,11 @@ def app_server_unit(server: str, layout: str | None = None, **facts: Any) -> str
     """The systemd unit roles/app_server writes for a server role (gunicorn,
     daphne, uvicorn), from the inputs the role's tasks/main.yml passes it,
     rendered from the role's variables."""
-    inputs = yaml.safe_load((ROLES_DIR / server / "tasks" / "main.yml").read_text())[0]["vars"]
-    skeleton = _render_into(_role_context(server, layout, facts), inputs)
+    skeleton, inputs = _with_app_server_inputs(server, layout, facts)
     # The skeleton's own defaults and helpers, but not what a run registers.
     registered = {"_app_server_unit_changed", "_app_server_previewing_unit"}
     own = {**raw_defaults("app_server"), **_yaml(ROLES_DIR / "app_server" / "vars" / "main.yml")}
-    skeleton = _render_into(skeleton, {name: value for name, value in own.items() if name not in registered | set(inputs)})
+    skeleton = _render_into(skeleton, {name: value for name, value in own.items() if name not in registered | inputs})
     text = jinja2.Environment(  # noqa: S701 - a systemd unit, not HTML
         loader=jinja2.FileSystemLoader(ROLES_DIR / "app_server" / "templates"),
         undefined=jinja2.StrictUndefined,

@@ -29,41 +29,19 @@ from typing import Any
 import pytest
 import yaml
 
+from wslab.containers import base_image, docker, image_name
 from wslab.layout import PROJECT_DIR
 
 IMAGE_SUITE = "bookworm"
-IMAGE = f"wslab/debian-systemd:{IMAGE_SUITE}"
+IMAGE = image_name(IMAGE_SUITE)
 ANSIBLE_BIN = PROJECT_DIR / ".venv" / "bin"
 RUN_TIMEOUT = 300  # seconds per ansible run: a bound that holds on a busy machine
-DOCKER_TIMEOUT = 60
-SETUP_TIMEOUT = 900  # building the base image with debootstrap
 
 # A valid baseline: every test overrides one thing of it.
 BASELINE_VARS: dict[str, Any] = {
     "wslab_layout": "daphne",
     "django_app_secret_key": "preflight-tests-only-key-0123456789abcdefghijklmnopqrstuvwxyz",
 }
-
-
-def _docker(*args: str, timeout: float = DOCKER_TIMEOUT, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
-
-
-def _ensure_engine() -> None:
-    if _docker("info", check=False).returncode != 0:
-        subprocess.run(
-            [str(PROJECT_DIR / "scripts/docker-engine.sh")], cwd=PROJECT_DIR, check=True, timeout=SETUP_TIMEOUT
-        )
-
-
-def _ensure_image() -> None:
-    if _docker("image", "inspect", IMAGE, check=False).returncode != 0:
-        subprocess.run(
-            [str(PROJECT_DIR / "scripts/base-image.sh"), IMAGE_SUITE],
-            cwd=PROJECT_DIR,
-            check=True,
-            timeout=SETUP_TIMEOUT,
-        )
 
 
 class Target:
@@ -75,7 +53,7 @@ class Target:
 
     def start(self) -> None:
         self.name = f"wslab-preflight-{secrets.token_hex(4)}"
-        _docker("run", "-d", "--network", "none", "--name", self.name, IMAGE, "sleep", "infinity")
+        docker("run", "-d", "--network", "none", "--name", self.name, IMAGE, "sleep", "infinity")
         self.baseline = self.diff()
         if self.baseline:
             warnings.warn(
@@ -85,12 +63,12 @@ class Target:
 
     def remove(self) -> None:
         if self.name:
-            _docker("rm", "--force", self.name, check=False)
+            docker("rm", "--force", self.name, check=False)
             self.name = ""
 
     def diff(self) -> list[str]:
         """Paths added (A), changed (C) or deleted (D) since the container was created."""
-        return sorted(_docker("diff", self.name).stdout.splitlines())
+        return sorted(docker("diff", self.name).stdout.splitlines())
 
     def changes(self) -> list[str]:
         """What changed on the host since right after it started."""
@@ -107,8 +85,7 @@ class Target:
 
 @pytest.fixture(scope="session")
 def _session_target() -> Iterator[Target]:
-    _ensure_engine()
-    _ensure_image()
+    base_image(IMAGE_SUITE)
     target = Target()
     target.start()
     try:

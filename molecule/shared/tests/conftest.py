@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
-import yaml
 
-from wslab.layout import PROJECT_DIR, load_layout
-from wslab.roles import role_defaults
+from wslab.layout import load_layout
+from wslab.roles import raw_defaults, role_defaults
 
 # Units whose journal is shown when a test fails.
 _JOURNAL_LINES = 40
@@ -42,11 +40,6 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
-def _load_yaml(path: Path):
-    with path.open() as handle:
-        return yaml.safe_load(handle)
-
-
 @pytest.fixture(scope="session")
 def layout_name() -> str:
     return os.environ["WSLAB_LAYOUT"]
@@ -59,7 +52,7 @@ def layout(layout_name):
 
 @pytest.fixture(scope="session")
 def wslab_defaults():
-    return _load_yaml(PROJECT_DIR / "roles" / "wslab" / "defaults" / "main.yml")
+    return raw_defaults("wslab")
 
 
 @pytest.fixture(scope="module")
