@@ -1,8 +1,12 @@
-"""The scenario runner (wslab.scenarios) against a fake `molecule` on PATH.
+"""The scenario runner (wslab.scenarios) against a fake `molecule` and a fake
+`docker` on PATH.
 
-The fake prints the phase lines Molecule prints and, as FAKE_MOLECULE_PLAN
-says for each suite/layout, sleeps in a phase, prints extra lines in it and
-fails it (Molecule's `Executed: Failed`, the final destroy, exit 1).
+The fake molecule prints the phase lines Molecule prints for the phases of
+WSLAB_TEST_SEQUENCE and, as FAKE_MOLECULE_PLAN says for each suite/layout,
+sleeps in a phase, prints extra lines in it and fails it (Molecule's
+`Executed: Failed`, the final destroy, exit 1). The fake docker appends its
+arguments to FAKE_DOCKER_LOG, one call a line, and fails `docker run` of a
+container named in FAKE_DOCKER_FAIL.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ import json, os, sys, time
 layout = sys.argv[sys.argv.index("-s") + 1]
 suite = os.environ["WSLAB_SUITE"]
 plan = json.loads(os.environ.get("FAKE_MOLECULE_PLAN", "{{}}")).get(suite + "/" + layout, {{}})
+default = "[create, converge, idempotence, verify, destroy]"
+sequence = os.environ.get("WSLAB_TEST_SEQUENCE", default).strip("[]").split(", ")
 def say(line):
     print(line, flush=True)
-say("INFO     [%s > discovery] scenario test matrix: create, converge, idempotence, verify, destroy" % layout)
-for phase in ["create", "converge", "idempotence", "verify", "destroy"]:
+say("INFO     [%s > discovery] scenario test matrix: %s" % (layout, ", ".join(sequence)))
+for phase in sequence:
     say("INFO     [%s > %s] Executing" % (layout, phase))
     time.sleep(plan.get("sleep", {{}}).get(phase, 0))
     for line in plan.get("output", {{}}).get(phase, []):
@@ -43,6 +49,15 @@ for phase in ["create", "converge", "idempotence", "verify", "destroy"]:
 say("mark=" + os.environ.get("FAKE_MARK", ""))
 """
 
+FAKE_DOCKER = """\
+#!{python} -S
+import os, sys
+with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+if sys.argv[1] == "run" and "--name=" + os.environ.get("FAKE_DOCKER_FAIL", "-") in sys.argv:
+    sys.exit("docker: Error response from daemon: fake failure.")
+"""
+
 PYTEST_FAILURES = [
     "=========================== short test summary info ============================",
     "FAILED ../shared/tests/test_layout.py::test_x[ansible://wslab-wsgi-bookworm] - assert 1 == 2",
@@ -53,12 +68,16 @@ PYTEST_FAILURES = [
 
 @pytest.fixture(autouse=True)
 def fake_molecule(tmp_path, monkeypatch):
-    """A fake molecule first on PATH; the build directory in tmp_path; a quiet heartbeat."""
+    """A fake molecule and docker first on PATH; the build directory in tmp_path; a quiet heartbeat."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "molecule"
     fake.write_text(FAKE_MOLECULE.format(python=sys.executable))
     fake.chmod(0o755)
+    (bin_dir / "docker").write_text(FAKE_DOCKER.format(python=sys.executable))
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(tmp_path / "docker.log"))
+    monkeypatch.delenv("FAKE_DOCKER_FAIL", raising=False)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("WSLAB_RUN_ID", raising=False)
     monkeypatch.delenv("FAKE_MOLECULE_PLAN", raising=False)
@@ -283,10 +302,10 @@ def test_run_env_reaches_the_run(capsys, monkeypatch, fake_molecule):
         pure = scenarios.run_env(layout, suite)
         assert pure["WSLAB_IMAGE_PREFIX"] == scenarios.IMAGE_PREFIX
         assert "WSLAB_APT_CACHE_VALID_TIME" not in pure  # the roles' own hour
-        plain = (suite, layout) in scenarios.PLAIN_ANSIBLE_RUNS
+        plain = (suite, layout) in scenarios.PLAIN_RUNS
         assert ("ANSIBLE_STRATEGY" not in pure) is plain
     # One run, on the pure image, goes through Ansible's own strategy.
-    assert len(scenarios.PLAIN_ANSIBLE_RUNS) == 1 and scenarios.PLAIN_ANSIBLE_RUNS <= scenarios.PURE_RUNS
+    assert len(scenarios.PLAIN_RUNS) == 1 and scenarios.PLAIN_RUNS <= scenarios.PURE_RUNS
     monkeypatch.setattr(scenarios, "run_env", lambda layout, suite: {"FAKE_MARK": f"{suite}-{layout}"})
     code, _ = _run(capsys, "--layout", "daphne", "--suite", "trixie", "--jobs", "1")
     assert code == 0
@@ -307,8 +326,56 @@ def test_every_role_runs_the_idempotence_pass_on_every_suite():
     assert yaml.safe_load(default[1]) == scenarios.PHASES
     all_roles = set().union(*map(_roles, layout_names()))
     for suite in scenarios.VERIFY_SCOPE:
-        runs_it = [layout for layout in layout_names() if "WSLAB_TEST_SEQUENCE" not in scenarios.run_env(layout, suite)]
+        runs_it = [layout for layout in layout_names() if "idempotence" in scenarios.molecule_phases(layout, suite)]
         assert set().union(*map(_roles, runs_it)) == all_roles, suite
     skipped = scenarios.run_env("wsgi", "trixie")["WSLAB_TEST_SEQUENCE"]
-    assert yaml.safe_load(skipped) == [p for p in scenarios.PHASES if p != "idempotence"]
-    assert "WSLAB_TEST_SEQUENCE" not in scenarios.run_env("wsgi", "bookworm")
+    assert yaml.safe_load(skipped) == ["converge", "verify"]
+    assert yaml.safe_load(scenarios.run_env("wsgi", "bookworm")["WSLAB_TEST_SEQUENCE"]) == [
+        "converge", "idempotence", "verify"]
+    # The plain run is Molecule's whole default sequence.
+    (plain,) = scenarios.PLAIN_RUNS
+    assert "WSLAB_TEST_SEQUENCE" not in scenarios.run_env(*reversed(plain))
+
+
+def test_the_runner_starts_and_removes_the_container_outside_the_plain_run(capsys, monkeypatch, fake_molecule):
+    code, out = _run(capsys, "--layout", "daphne", "--layout", "uvicorn", "--jobs", "1")
+    assert code == 0
+    calls = (fake_molecule.parent / "docker.log").read_text().splitlines()
+    # daphne on bookworm: replaced, started from the seeded image, removed; uvicorn (plain): Molecule's.
+    assert [call.split()[:2] for call in calls] == [["rm", "--force"], ["run", "--detach"], ["rm", "--force"]]
+    run = calls[1].split()
+    assert "--name=wslab-daphne-bookworm" in run and run[-2:] == [
+        scenarios.IMAGE_PREFIX + "-seeded:bookworm", "/lib/systemd/systemd"]
+    assert "--publish=127.0.0.1::80" in run and "--cap-add=SYS_ADMIN" in run
+    assert calls[2].split()[-1] == "wslab-daphne-bookworm"
+    log = (fake_molecule / "bookworm-daphne.log").read_text()
+    assert "scenario test matrix: converge, idempotence, verify" in log
+    assert re.search(r"^\[\d/2\] bookworm/daphne ok \d+ s \(create \d+ s, converge \d+ s, idempotence \d+ s, "
+                     r"verify \d+ s, destroy \d+ s\)$", out, re.M), out
+
+
+def test_a_container_that_does_not_start_fails_the_run_in_create(capsys, monkeypatch, fake_molecule):
+    monkeypatch.setenv("FAKE_DOCKER_FAIL", "wslab-daphne-bookworm")
+    code, out = _run(capsys, "--layout", "daphne", "--jobs", "1")
+    assert code == 1
+    assert "bookworm/daphne FAILED in create" in out
+    assert "fake failure" in out
+    log = (fake_molecule / "bookworm-daphne.log").read_text()
+    assert "scenario test matrix" not in log  # Molecule never ran
+    assert (fake_molecule.parent / "docker.log").read_text().splitlines()[-1].startswith("rm --force")
+
+
+def test_the_runner_starts_the_platform_molecule_create_would():
+    """Every platform key molecule/shared/create.yml passes to docker_container
+    has its docker run option, and the other way round."""
+    create = yaml.safe_load((PROJECT_DIR / "molecule/shared/create.yml").read_text())
+    module = create[0]["tasks"][0]["community.docker.docker_container"]
+    used = set(re.findall(r"item\.(\w+)", json.dumps(module)))
+    from wslab import containers
+
+    assert used - {"name", "image", "command"} == set(containers._RUN_OPTIONS)
+    platform = containers.scenario_platform("daphne", {"WSLAB_SUITE": "trixie", "WSLAB_RUN_ID": "-x"})
+    assert platform["name"] == "wslab-daphne-trixie-x"
+    assert platform["image"] == "wslab/debian-systemd:trixie"
+    with pytest.raises(ValueError, match="privileged"):
+        containers.platform_run_args({**platform, "privileged": True})

@@ -20,6 +20,7 @@ import yaml
 from wslab.containers import base_image, docker, systemd_options
 from wslab.layout import PROJECT_DIR
 from wslab.playbook_output import recaps, tasks_run
+from wslab.scenarios import mitogen_env
 
 EXAMPLE_DIR = PROJECT_DIR / "examples" / "uvicorn-alone"
 PLAYBOOK = EXAMPLE_DIR / "playbook.yml"
@@ -55,11 +56,13 @@ def host() -> Iterator[str]:
 
 def _deploy(host: str, tmp_path: Path) -> str:
     inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {host: {"ansible_connection": "community.docker.docker"}}}}))
+    # Through Mitogen's strategy, as the seeded scenarios run (wslab.scenarios.mitogen_env).
+    connection = {"ansible_connection": "docker", "ansible_python_interpreter": "/usr/bin/python3"}
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {host: connection}}}))
     result = subprocess.run(
         [str(PROJECT_DIR / ".venv/bin/ansible-playbook"), str(PLAYBOOK), "-i", str(inventory)],
         cwd=PROJECT_DIR,
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1", **mitogen_env()),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,

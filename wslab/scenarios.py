@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from wslab.containers import IMAGE_PREFIX, remove_platform, scenario_platform, start_platform
 from wslab.layout import PROJECT_DIR, layout_names
 
 BUILD_DIR = Path(os.environ.get("WSLAB_BUILD_DIR") or PROJECT_DIR / "build" / "molecule")
@@ -85,12 +86,19 @@ PURE_RUNS = frozenset({("bookworm", "uvicorn"), ("trixie", "gunicorn-uvicorn")})
 # differs between layouts is role variables, the same on both suites. The other
 # runs get WSLAB_TEST_SEQUENCE (.config/molecule/config.yml) without it.
 IDEMPOTENCE_LAYOUTS = {"trixie": frozenset({"gunicorn-uvicorn", "daphne", "uvicorn"})}
-# The run that uses Ansible's own linear strategy, as `make up` and most users
-# do, from the pure image: the whole of site.yml on a bare host. Every other run
-# goes through Mitogen's linear strategy: the same plays and tasks, with one
-# module interpreter kept alive in the container instead of a new Python per task.
-PLAIN_ANSIBLE_RUNS = frozenset({("bookworm", "uvicorn")})
-IMAGE_PREFIX = os.environ.get("WSLAB_IMAGE_PREFIX", "wslab/debian-systemd")
+# The run made as a user makes it, from the pure image: `molecule test` whole,
+# with Molecule's own create and destroy steps (molecule/shared/create.yml and
+# destroy.yml), and Ansible's own linear strategy, as `make up` and most users
+# run site.yml. Every other run
+# - goes through Mitogen's linear strategy: the same plays and tasks, with one
+#   module interpreter kept alive in the container instead of a new Python per
+#   task;
+# - gets its container from the runner (RUNNER_PHASES): the same platform
+#   started and removed with the docker CLI (wslab.containers), which spares
+#   two Ansible runs and the Molecule steps around them, about 9 s of CPU a run.
+PLAIN_RUNS = frozenset({("bookworm", "uvicorn")})
+# The phases the runner itself carries out for the runs outside PLAIN_RUNS.
+RUNNER_PHASES = ("create", "destroy")
 # How old apt's package lists may be on the seeded image before a role
 # refreshes them (WSLAB_APT_CACHE_VALID_TIME, .config/molecule/config.yml):
 # every package is already installed there, the lists are never used.
@@ -130,16 +138,27 @@ class Failure:
 
 def run_env(layout: str, suite: str) -> dict[str, str]:
     """Extra environment for the run of LAYOUT on SUITE: its base image, its
-    verify scope (VERIFY_SCOPE; SCOPE_SHARE tells scheduling its size) and
-    whether it runs the idempotence pass (IDEMPOTENCE_LAYOUTS)."""
+    verify scope (VERIFY_SCOPE; SCOPE_SHARE tells scheduling its size), its
+    strategy, and the phases Molecule runs (molecule_phases)."""
     pure = (suite, layout) in PURE_RUNS
+    sequence = molecule_phases(layout, suite)
     return {
-        **({} if (suite, layout) in PLAIN_ANSIBLE_RUNS else _accelerated()),
+        **({} if (suite, layout) in PLAIN_RUNS else mitogen_env()),
         "WSLAB_IMAGE_PREFIX": IMAGE_PREFIX if pure else f"{IMAGE_PREFIX}-seeded",
         **({} if pure else {"WSLAB_APT_CACHE_VALID_TIME": str(SEEDED_APT_CACHE_VALID_S)}),
         "WSLAB_VERIFY": VERIFY_SCOPE.get(suite, "full"),
-        **({} if _runs_idempotence(layout, suite) else {"WSLAB_TEST_SEQUENCE": _sequence_without("idempotence")}),
+        **({} if sequence == PHASES else {"WSLAB_TEST_SEQUENCE": "[" + ", ".join(sequence) + "]"}),
     }
+
+
+def molecule_phases(layout: str, suite: str) -> list[str]:
+    """The phases Molecule runs for LAYOUT on SUITE: all of PHASES, less the
+    idempotence pass where IDEMPOTENCE_LAYOUTS leaves it out, less the
+    RUNNER_PHASES outside PLAIN_RUNS (the runner does those)."""
+    left_out = set() if (suite, layout) in PLAIN_RUNS else set(RUNNER_PHASES)
+    if not _runs_idempotence(layout, suite):
+        left_out.add("idempotence")
+    return [phase for phase in PHASES if phase not in left_out]
 
 
 def _runs_idempotence(layout: str, suite: str) -> bool:
@@ -147,13 +166,13 @@ def _runs_idempotence(layout: str, suite: str) -> bool:
     return suite not in IDEMPOTENCE_LAYOUTS or layout in IDEMPOTENCE_LAYOUTS[suite]
 
 
-def _sequence_without(phase: str) -> str:
-    """Molecule's test sequence without PHASE, as WSLAB_TEST_SEQUENCE (a YAML list)."""
-    return "[" + ", ".join(p for p in PHASES if p != phase) + "]"
+def mitogen_env() -> dict[str, str]:
+    """Ansible settings for Mitogen's linear strategy (requirements/lab.txt).
 
-
-def _accelerated() -> dict[str, str]:
-    """Ansible settings for Mitogen's linear strategy (requirements/lab.txt)."""
+    Its hosts name the docker connection by its short name, `docker`, which
+    the strategy recognises, and their interpreter (`ansible_python_interpreter`),
+    which it would otherwise discover again for every task.
+    """
     import ansible_mitogen
 
     return {
@@ -223,7 +242,12 @@ def _shown(path: Path) -> str:
 def run_scenario(
     layout: str, suite: str, extra_env: dict[str, str], on_phase: Callable[[str], None] | None = None,
 ) -> Run:
-    """One `molecule test` run; ON_PHASE is called as it enters each phase."""
+    """One `molecule test` run; ON_PHASE is called as it enters each phase.
+
+    Outside PLAIN_RUNS the runner starts the scenario's container before it
+    and removes it after it, whatever happened (RUNNER_PHASES), and logs each
+    as Molecule logs a phase.
+    """
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     run_id = os.environ.get("WSLAB_RUN_ID", "")
     log_path = BUILD_DIR / f"{suite}-{layout}{run_id}.log"
@@ -245,7 +269,43 @@ def run_scenario(
     started = time.monotonic()
     phase_started: dict[str, float] = {}
     current = ""
+    runner_phases = (suite, layout) not in PLAIN_RUNS
+
     with log_path.open("w") as log:
+
+        def record(line: str) -> None:
+            nonlocal current
+            log.write(line)
+            match = _PHASE_LINE.search(line)
+            if not match:
+                return
+            phase, now = match["phase"], time.monotonic()
+            if match["what"] == "Executing":
+                phase_started.setdefault(phase, now)
+                if phase != current and on_phase:
+                    on_phase(phase)
+                current = phase
+            elif phase in phase_started:
+                # A phase that runs twice (destroy after a failure) adds up.
+                run.phases[phase] = run.phases.get(phase, 0.0) + now - phase_started.pop(phase)
+
+        def runner_phase(phase: str, action: Callable[[], object]) -> bool:
+            record(f"INFO     [{layout} > {phase}] Executing (python -m wslab.scenarios, docker CLI)\n")
+            try:
+                action()
+            except (OSError, subprocess.SubprocessError, ValueError) as error:
+                detail = getattr(error, "stderr", "") or ""
+                record(f"{error}\n{detail}".rstrip() + "\n")
+                record(f"ERROR    [{layout} > {phase}] Executed: Failed\n")
+                return False
+            record(f"INFO     [{layout} > {phase}] Executed: Successful\n")
+            return True
+
+        platform = scenario_platform(layout, env) if runner_phases else {}
+        if runner_phases and not runner_phase("create", lambda: start_platform(platform)):
+            runner_phase("destroy", lambda: remove_platform(platform))
+            run.seconds = time.monotonic() - started
+            return run
         process = subprocess.Popen(
             ["molecule", "test", "-s", layout],
             cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -254,22 +314,12 @@ def run_scenario(
         timer.start()
         try:
             for line in process.stdout:
-                log.write(line)
-                match = _PHASE_LINE.search(line)
-                if not match:
-                    continue
-                phase, now = match["phase"], time.monotonic()
-                if match["what"] == "Executing":
-                    phase_started.setdefault(phase, now)
-                    if phase != current and on_phase:
-                        on_phase(phase)
-                    current = phase
-                elif phase in phase_started:
-                    # A phase that runs twice (destroy after a failure) adds up.
-                    run.phases[phase] = run.phases.get(phase, 0.0) + now - phase_started.pop(phase)
+                record(line)
             run.ok = process.wait() == 0
         finally:
             timer.cancel()
+            if runner_phases:
+                run.ok = runner_phase("destroy", lambda: remove_platform(platform)) and run.ok
     run.seconds = time.monotonic() - started
     return run
 

@@ -31,6 +31,7 @@ import yaml
 
 from wslab.containers import base_image, docker, image_name
 from wslab.layout import PROJECT_DIR
+from wslab.scenarios import mitogen_env
 
 IMAGE_SUITE = "bookworm"
 IMAGE = image_name(IMAGE_SUITE)
@@ -139,12 +140,18 @@ class Deployer:
         self.target = target
         self.tmp_path = tmp_path
 
-    def inventory(self, unset: tuple[str, ...] = (), group_vars: dict[str, Any] | None = None) -> Path:
+    def inventory(
+        self, unset: tuple[str, ...] = (), group_vars: dict[str, Any] | None = None, mitogen: bool = False,
+    ) -> Path:
         """The target in wslab_app, wslab_proxy and wslab_redis, the baseline
-        in group_vars minus `unset`, plus `group_vars`."""
+        in group_vars minus `unset`, plus `group_vars`; for MITOGEN, the
+        connection and interpreter as Mitogen's strategy wants them."""
         directory = self.tmp_path / "inventory"
         (directory / "group_vars").mkdir(parents=True, exist_ok=True)
-        host = {self.target.name: {"ansible_connection": "community.docker.docker", "ansible_host": self.target.name}}
+        connection = {"ansible_connection": "community.docker.docker", "ansible_host": self.target.name}
+        if mitogen:
+            connection |= {"ansible_connection": "docker", "ansible_python_interpreter": "/usr/bin/python3"}
+        host = {self.target.name: connection}
         hosts = {
             "all": {
                 "children": {
@@ -167,8 +174,8 @@ class Deployer:
             (directory / f"{name}.yml").write_text(yaml.safe_dump(body, sort_keys=False))
         return directory
 
-    def _run(self, command: list[str]) -> Run:
-        env = dict(os.environ, ANSIBLE_NOCOLOR="1")
+    def _run(self, command: list[str], extra_env: dict[str, str] | None = None) -> Run:
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", **(extra_env or {}))
         # A session of its own, so that a run over time is stopped with its workers.
         process = subprocess.Popen(
             command,
@@ -194,12 +201,15 @@ class Deployer:
         unset: tuple[str, ...] = (),
         group_vars: dict[str, Any] | None = None,
         options: tuple[str, ...] = (),
+        mitogen: bool = False,
     ) -> Run:
-        command = [str(ANSIBLE_BIN / "ansible-playbook"), playbook, "-i", str(self.inventory(unset, group_vars))]
-        command += options
+        """A run of PLAYBOOK through Ansible's own linear strategy, as users
+        run it, or for MITOGEN through Mitogen's (wslab.scenarios.mitogen_env)."""
+        inventory = self.inventory(unset, group_vars, mitogen=mitogen)
+        command = [str(ANSIBLE_BIN / "ansible-playbook"), playbook, "-i", str(inventory), *options]
         if extra_vars:
             command += ["-e", json.dumps(extra_vars)]
-        return self._run(command)
+        return self._run(command, mitogen_env() if mitogen else None)
 
     def ad_hoc(self, module: str, args: str) -> Run:
         return self._run([str(ANSIBLE_BIN / "ansible"), "all", "-i", str(self.inventory()), "-m", module, "-a", args])
