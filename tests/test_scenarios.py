@@ -68,7 +68,7 @@ PYTEST_FAILURES = [
 
 @pytest.fixture(autouse=True)
 def fake_molecule(tmp_path, monkeypatch):
-    """A fake molecule and docker first on PATH; the build directory in tmp_path; a quiet heartbeat."""
+    """A fake molecule and docker first on PATH; the build directory in tmp_path; a quiet heartbeat; a short reference loop."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "molecule"
@@ -83,6 +83,7 @@ def fake_molecule(tmp_path, monkeypatch):
     monkeypatch.delenv("FAKE_MOLECULE_PLAN", raising=False)
     monkeypatch.setattr(scenarios, "BUILD_DIR", tmp_path / "molecule")
     monkeypatch.setattr(scenarios, "HEARTBEAT_S", 30.0)
+    monkeypatch.setattr(scenarios, "REFERENCE_LOOP", 1_000)
     return tmp_path / "molecule"
 
 
@@ -112,6 +113,10 @@ def test_start_and_end_lines_have_the_counter_and_the_phases(capsys, fake_molecu
     assert [(r["suite"], r["layout"], r["ok"]) for r in results["runs"]] == [
         ("bookworm", "daphne", True), ("bookworm", "wsgi", True)]
     assert set(results["runs"][0]["phases"]) == set(scenarios.PHASES)
+    # The machine's speed before and after, in the file and the summary.
+    before, after = results["reference_loop_s"]
+    assert 0 < before < 60 and 0 < after < 60
+    assert f"a fixed Python loop took {before:.2f} s before the first run, {after:.2f} s after the last" in out
 
 
 def test_a_failure_is_shown_when_its_run_ends_not_after_all_runs(capsys, monkeypatch, fake_molecule):

@@ -106,6 +106,13 @@ SEEDED_APT_CACHE_VALID_S = 30 * 24 * 3600
 # What a pure run adds: apt and pip download and install everything.
 PURE_EXTRA_SECONDS = 150.0
 
+# The machine's speed, taken before the first run and after the last: the
+# best of REFERENCE_REPEATS timings of a fixed loop of pure Python. The lab's
+# 2-core VM has run the same work 1.5 times slower from one minute to the
+# next while idle, so a run's wall time is read together with these.
+REFERENCE_LOOP = 10_000_000
+REFERENCE_REPEATS = 3
+
 # (suite, layout) -> seconds of that pair's last run.
 History = Mapping[tuple[str, str], float]
 
@@ -519,6 +526,16 @@ def _run_reported(layout: str, suite: str, progress: Progress) -> tuple[Run, Fai
     return run, failure
 
 
+def reference_loop_s() -> float:
+    """Seconds of the fastest of REFERENCE_REPEATS runs of sum(range(REFERENCE_LOOP))."""
+    best = float("inf")
+    for _ in range(REFERENCE_REPEATS):
+        started = time.perf_counter()
+        sum(range(REFERENCE_LOOP))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def render(runs: list[Run], wall: float) -> str:
     headers = ["suite", "layout", "result", "total", *PHASES]
     rows = [
@@ -550,18 +567,22 @@ def main(argv: list[str] | None = None) -> int:
     order = schedule(pairs, load_history(run_id))
     jobs = resolve_jobs(args.jobs, len(pairs))
     results: dict[tuple[str, str], tuple[Run, Failure | None]] = {}
+    reference = [reference_loop_s()]
     with Progress(len(pairs)) as progress:
         progress.say(f"{len(pairs)} scenario runs, {jobs} at once, longest expected first")
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             for pair, result in zip(order, pool.map(lambda pair: _run_reported(*pair, progress), order)):
                 results[pair] = result
         wall = time.monotonic() - progress.started_at
+    reference.append(reference_loop_s())
     runs = [results[pair][0] for pair in pairs]
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    (BUILD_DIR / f"results{run_id}.json").write_text(
-        json.dumps({"wall_s": wall, "jobs": jobs, "runs": [asdict(r) for r in runs]}, indent=2)
-    )
+    (BUILD_DIR / f"results{run_id}.json").write_text(json.dumps(
+        {"wall_s": wall, "jobs": jobs, "reference_loop_s": reference, "runs": [asdict(r) for r in runs]}, indent=2,
+    ))
     print(render(runs, wall))
+    print(f"machine speed: a fixed Python loop took {reference[0]:.2f} s before the first run, "
+          f"{reference[1]:.2f} s after the last (lower is faster)")
     failures = [(run, failure) for run, failure in (results[pair] for pair in pairs) if failure]
     if failures:
         print("failed runs (suite/layout, phase, log, failing tests):")
