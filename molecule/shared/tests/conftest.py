@@ -124,7 +124,7 @@ def assert_websocket_as_expected(layout):
     return check
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def server_units(layout):
     return [f"wslab-{server}" for server in layout["servers"]]
 

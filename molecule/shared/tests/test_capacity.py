@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import os
 import re
 import resource
 import subprocess
@@ -25,10 +24,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
+from wslab import findings
 from wslab.probe import handshake_failure, probe
 
-PROJECT_DIR = Path(__file__).resolve().parents[3]
-FINDINGS_DIR = PROJECT_DIR / "build" / "findings"
 
 # The load test: this many sockets at once, opened this many at a time, each
 # echoing once after it opens and once after the hold, which lasts this many
@@ -137,15 +135,10 @@ def _ws_url(site_url: str) -> tuple[str, str]:
 
 
 def _report(capsys, layout_name: str, key: str, value) -> None:
-    """Print a measurement past pytest's capture and keep it in build/findings/."""
+    """Print a measurement past pytest's capture and keep it in the capacity findings (wslab.findings)."""
     with capsys.disabled():
         print(f"\n[capacity {layout_name}] {key}: {json.dumps(value, sort_keys=True)}")
-    FINDINGS_DIR.mkdir(parents=True, exist_ok=True)
-    suite = os.environ.get("WSLAB_SUITE", "bookworm") + os.environ.get("WSLAB_RUN_ID", "")
-    path = FINDINGS_DIR / f"capacity-{suite}-{layout_name}.json"
-    data = json.loads(path.read_text()) if path.exists() else {"layout": layout_name}
-    data[key] = value
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+    findings.record("capacity", layout_name, key, value)
 
 
 # One layout per ASGI server: the split and proxy-http10 layouts put the same

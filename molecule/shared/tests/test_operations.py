@@ -3,29 +3,27 @@
 Each test acts on the real container (systemctl, kill, nginx reload) and
 watches real sockets through nginx. Tests that need the layout to carry
 WebSockets skip elsewhere, saying so. What a server does on restart and how
-fast clients get back in is recorded in build/findings/ for the runbook.
+fast clients get back in is recorded in build/findings/operations-<suite>-<layout>.json
+(wslab.findings) for the runbook.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import re
 import time
 import urllib.error
 import urllib.request
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 
+from wslab import findings
 from wslab.probe import probe, run_probe
 
 pytestmark = pytest.mark.operations
 
-FINDINGS_DIR = Path(__file__).resolve().parents[3] / "build" / "findings"
 # Pass/fail bounds on time hold with every scenario of `make test` running at
 # once on two cores: they tell "recovered" from "did not", not how fast. How
 # fast (about a second or two on an idle machine) is recorded in
@@ -60,12 +58,8 @@ def _urls(site_url: str, path: str = "/ws/echo/") -> tuple[str, str]:
 
 
 def _record_finding(layout_name: str, key: str, value) -> None:
-    """Adds one observed fact to build/findings/<suite>-<layout>.json."""
-    FINDINGS_DIR.mkdir(parents=True, exist_ok=True)
-    path = FINDINGS_DIR / f"{os.environ.get('WSLAB_SUITE', 'bookworm')}-{layout_name}.json"
-    data = json.loads(path.read_text()) if path.exists() else {"layout": layout_name}
-    data[key] = value
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+    """Adds one observed fact to the layout's operations findings (wslab.findings)."""
+    findings.record("operations", layout_name, key, value)
 
 
 def _healthy(site_url: str) -> bool:
