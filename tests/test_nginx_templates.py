@@ -58,7 +58,7 @@ def _bool(value) -> bool:
     return bool(value)
 
 
-def render(**overrides) -> str:
+def render(template: str = SITE_TEMPLATE, **overrides) -> str:
     env = jinja2.Environment(  # noqa: S701 - nginx config, not HTML
         loader=jinja2.FileSystemLoader(ROLE / "templates"),
         undefined=jinja2.StrictUndefined,
@@ -67,7 +67,7 @@ def render(**overrides) -> str:
     )
     env.filters.update(comment=_comment, bool=_bool)
     variables = {**DEFAULTS, **LAYOUT_VARS, "ansible_managed": "Ansible managed", **overrides}
-    return env.get_template(SITE_TEMPLATE).render(variables)
+    return env.get_template(template).render(variables)
 
 
 def _directives(site: str, name: str) -> list[str]:
@@ -118,3 +118,22 @@ def test_tls_variables_are_typed_like_their_defaults():
     for name in tls:
         assert SPECS[name]["default"] == DEFAULTS[name], name
         assert isinstance(DEFAULTS[name], types[SPECS[name]["type"]]), name
+
+
+HARDENING_DROPIN = "etc/systemd/system/nginx.service.d/wslab-hardening.conf.j2"
+
+
+def test_the_sandbox_drop_in_is_on_by_default_and_names_where_nginx_may_write():
+    dropin = render(HARDENING_DROPIN)
+    assert "\n[Service]\n" in dropin
+    assert "\nReadWritePaths=/var/log/nginx /var/lib/nginx /run\n" in dropin
+    assert "\nProtectSystem=strict\n" in dropin
+    custom = render(HARDENING_DROPIN, nginx_read_write_paths=["/var/log/nginx", "/var/cache/nginx"])
+    assert "\nReadWritePaths=/var/log/nginx /var/cache/nginx\n" in custom
+
+
+@pytest.mark.parametrize("value", [False, "false", "no"])
+def test_the_sandbox_drop_in_is_empty_without_hardening(value):
+    dropin = render(HARDENING_DROPIN, nginx_systemd_hardening=value)
+    assert "[Service]" not in dropin
+    assert not [line for line in dropin.splitlines() if line and not line.startswith("#")], dropin
