@@ -163,3 +163,19 @@ def test_each_server_hands_the_skeleton_inputs_its_argument_specs_accept(server,
     assert not result.error_messages, result.error_messages
     required = {name for name, option in options.items() if option.get("required")}
     assert required <= set(inputs), required - set(inputs)
+
+
+def test_https_only_and_hsts_reach_the_apps_env_file():
+    """django_app's HTTPS settings become the env variables the sample app's
+    settings read (sample_app/labsite/settings.py); HSTS follows the project's
+    wslab_hsts_max_age, as nginx's header does."""
+    from wslab.roles import _role_context
+
+    lab = _role_context("django_app", "daphne", {"django_app_secret_key": "k"})["_django_app_env"]
+    assert (lab["DJANGO_HTTPS_ONLY"], lab["DJANGO_HSTS_INCLUDE_SUBDOMAINS"], lab["DJANGO_HSTS_PRELOAD"]) == ("0", "0", "0")
+    site = _role_context("django_app", "daphne", {
+        "django_app_secret_key": "k", "django_app_https_only": True, "wslab_hsts_max_age": 600,
+        "django_app_hsts_include_subdomains": True,
+    })["_django_app_env"]
+    assert (site["DJANGO_HTTPS_ONLY"], site["DJANGO_HSTS_SECONDS"], site["DJANGO_HSTS_INCLUDE_SUBDOMAINS"]) == ("1", 600, "1")
+    assert role_defaults("nginx", wslab_hsts_max_age=600)["nginx_tls_hsts_max_age"] == 600

@@ -50,7 +50,16 @@ def _environment() -> jinja2.nativetypes.NativeEnvironment:
     """Jinja as ansible-core renders a variable: native types, chainable undefined."""
     env = jinja2.nativetypes.NativeEnvironment(undefined=_Undefined)
     env.filters["ternary"] = _ternary
+    # Ansible's own, for what the roles assemble (django_app's env file).
+    ansible_filters = _ansible_filters()
+    env.filters.update(combine=ansible_filters["combine"], bool=ansible_filters["bool"])
     return env
+
+
+def _ansible_filters() -> dict[str, Any]:
+    from ansible.plugins.filter.core import FilterModule
+
+    return FilterModule().filters()
 
 
 def _refuse_undefined(value: Any) -> None:

@@ -11,6 +11,11 @@ variables below are the whole configuration interface:
     DJANGO_STATIC_ROOT           where collectstatic writes (default <BASE_DIR>/staticfiles)
     DJANGO_DATABASE_PATH         SQLite file (default <BASE_DIR>/db.sqlite3)
     DJANGO_LOG_LEVEL             root log level (default INFO)
+    DJANGO_HTTPS_ONLY            "1", "true", "yes" or "on": the site is served over https:// only
+                                 (default off: the lab serves http:// and https:// side by side)
+    DJANGO_HSTS_SECONDS          with DJANGO_HTTPS_ONLY, the HSTS max-age (default 31536000)
+    DJANGO_HSTS_INCLUDE_SUBDOMAINS, DJANGO_HSTS_PRELOAD
+                                 with DJANGO_HTTPS_ONLY, HSTS for subdomains and the preload list (default off)
     REDIS_URL                    use a Redis channel layer at this URL (default in-memory)
     WSLAB_SERVER                 name of the app server running this process (default "unknown")
 
@@ -136,6 +141,19 @@ STATIC_ROOT = _env("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 # passed through unchanged, so X-Forwarded-Host is not trusted.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = False
+
+# A site served over https:// only (DJANGO_HTTPS_ONLY): what
+# `manage.py check --deploy` asks of it. http:// requests are redirected to
+# https:// (WebSocket handshakes are not, so have nginx serve plain HTTP only
+# to redirect), cookies are sent over TLS only, and HSTS is announced. nginx sends its own Strict-Transport-Security header in front
+# (nginx_tls_hsts_max_age) and hides the app's, so the two never differ.
+HTTPS_ONLY = _env_bool("DJANGO_HTTPS_ONLY")
+SECURE_SSL_REDIRECT = HTTPS_ONLY
+SESSION_COOKIE_SECURE = HTTPS_ONLY
+CSRF_COOKIE_SECURE = HTTPS_ONLY
+SECURE_HSTS_SECONDS = int(_env("DJANGO_HSTS_SECONDS", "31536000")) if HTTPS_ONLY else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS_ONLY and _env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = HTTPS_ONLY and _env_bool("DJANGO_HSTS_PRELOAD")
 
 # Everything goes to stderr, which the systemd journal captures.
 LOG_LEVEL = _env("DJANGO_LOG_LEVEL", "INFO").upper()

@@ -8,6 +8,7 @@ pytest start-up, and reloading it in place would leak into other tests.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -219,3 +220,42 @@ def test_migrate_collectstatic_and_check(tmp_path):
     assert (tmp_path / "db.sqlite3").is_file()
     assert (tmp_path / "static" / "echo" / "app.js").is_file()
     assert (tmp_path / "static" / "echo" / "app.css").is_file()
+
+
+# A strong secret key, so that check --deploy judges only the TLS settings.
+_DEPLOY_KEY = "deploy-check-only-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH"
+_HTTPS_ONLY = {"DJANGO_HTTPS_ONLY": "1"}
+_OWNERS_CHOICES = {"DJANGO_HSTS_INCLUDE_SUBDOMAINS": "1", "DJANGO_HSTS_PRELOAD": "1"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "warnings"),
+    [
+        # The lab: http:// and https:// side by side, on purpose.
+        ({}, {"security.W004", "security.W008", "security.W016"}),
+        # https:// only: what remains are the two owners' decisions.
+        (_HTTPS_ONLY, {"security.W005", "security.W021"}),
+        # ...and once they are made, nothing.
+        (_HTTPS_ONLY | _OWNERS_CHOICES, set()),
+    ],
+    ids=["lab", "https-only", "https-only-subdomains-preload"],
+)
+def test_check_deploy_warns_of_exactly_what_the_tls_settings_leave_open(settings, warnings):
+    env = clean_env(DJANGO_SECRET_KEY=_DEPLOY_KEY, **settings)
+    result = run_python(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+    found = set(re.findall(r"\((security\.[WE]\d+)\)", result.stdout + result.stderr))
+    assert found == warnings, result.stdout + result.stderr
+    assert (result.returncode == 0) == (not warnings)
+
+
+def test_https_only_makes_cookies_secure_and_declares_hsts():
+    script = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        "print(s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS)"
+    )
+    env = clean_env(DJANGO_SETTINGS_MODULE="labsite.settings", DJANGO_SECRET_KEY="k",
+                    DJANGO_HSTS_SECONDS="600", **_HTTPS_ONLY)
+    result = run_python(["-c", script], env)
+    assert result.stdout.split() == ["True", "True", "True", "600"], result.stderr
+    result = run_python(["-c", script], clean_env(DJANGO_SETTINGS_MODULE="labsite.settings", DJANGO_SECRET_KEY="k"))
+    assert result.stdout.split() == ["False", "False", "False", "0"], result.stderr

@@ -18,6 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from wslab import findings
 from wslab.probe import probe, run_probe
@@ -36,6 +37,18 @@ RELOAD_SOCKETS = 100
 OPEN_TIMEOUT_S = 30.0
 CLOSE_WAIT_S = 45.0
 RECOVERY_WAIT_S = 45.0
+# The per-client WebSocket limit lowered to this for the length of a test.
+LIMIT_UNDER_TEST = 5
+# A WebSocket handshake from inside the host (127.0.0.1, another client
+# address than the tests' own): prints the status nginx answered.
+_HANDSHAKE_FROM_THE_HOST = """python3 -c '
+import http.client
+connection = http.client.HTTPConnection("127.0.0.1", 80, timeout=30)
+connection.request("GET", "/ws/echo/", headers={
+    "Origin": "http://127.0.0.1", "Upgrade": "websocket", "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"})
+print(connection.getresponse().status)
+'"""
 # How each server's command line (or environment) sets its ping interval,
 # and a value that switches pings off for the length of a test.
 PING_SETTINGS = {
@@ -173,6 +186,45 @@ async def test_open_sockets_survive_an_nginx_reload(host, site_url, layout):
             await ws.send(f"after reload {index}")
             assert await asyncio.wait_for(ws.recv(), OPEN_TIMEOUT_S) == f"after reload {index}"
         assert await _seconds_until_a_socket_opens(site_url, time.monotonic()) < RECONNECT_WITHIN_S
+
+
+async def test_a_client_over_its_websocket_limit_gets_429_and_other_clients_do_not(
+    host, site_url, layout, inventory_vars, role_vars
+):
+    _ws_server(layout)
+    # The inventory's limit is the one in force...
+    wanted = inventory_vars["nginx_websocket_connections_per_client"]
+    directive = re.compile(r"^(\s*limit_conn\s+\S+\s+)(\d+)(\s*;)", re.MULTILINE)
+    site = f"/etc/nginx/sites-available/{role_vars('nginx')['nginx_site_name']}"
+    original = host.file(site).content_string
+    assert {match[2] for match in directive.finditer(original)} == {str(wanted)}, original
+    # ...and, lowered in the deployed site for this test, turns the client
+    # away at it, with 429, while another address still gets in.
+    lowered = directive.sub(rf"\g<1>{LIMIT_UNDER_TEST}\g<3>", original)
+    workers_before = set(host.check_output("pgrep -f 'nginx: worker process'").split())
+    try:
+        _write_and_reload(host, site, lowered)
+        deadline = time.monotonic() + OPEN_TIMEOUT_S
+        # New workers, with the lowered limit, take the new connections.
+        while set(host.check_output("pgrep -f 'nginx: worker process'").split()) <= workers_before:
+            assert time.monotonic() < deadline, "nginx started no new workers after the reload"
+            await asyncio.sleep(0.2)
+        async with AsyncExitStack() as stack:
+            await _open_echo_sockets(stack, site_url, LIMIT_UNDER_TEST)
+            url, origin = _urls(site_url)
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(url, origin=origin, open_timeout=OPEN_TIMEOUT_S, proxy=None, ping_interval=None):
+                    pass
+            assert refused.value.response.status_code == 429
+            assert host.check_output(_HANDSHAKE_FROM_THE_HOST).strip() == "101"
+    finally:
+        _write_and_reload(host, site, original)
+
+
+def _write_and_reload(host, path: str, content: str) -> None:
+    """Replace the file at PATH on the host, check nginx's config and reload it."""
+    written = host.run(f"cat > {path} <<'WSLAB_EOF'\n{content}WSLAB_EOF\nnginx -t -q && systemctl reload nginx")
+    assert written.rc == 0, written.stderr
 
 
 async def test_restarting_the_server_closes_sockets_with_a_code_and_clients_get_back_in(
