@@ -28,7 +28,7 @@ export ANSIBLE_NOCOLOR := 1
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down test lint unit molecule venv lock engine images host-deps browser-deps matrix
+.PHONY: help up down test lint unit molecule venv lock engine images host-deps browser-deps matrix runbook
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,12 @@ unit: engine venv browser-deps  ## the project's pytest suite (sample app, probe
 
 molecule: host-deps engine images venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
 	$(BIN)/python -m wslab.scenarios --jobs '$(JOBS)' $(foreach s,$(SUITES),--suite $(s)) $(if $(LAYOUT),--layout $(LAYOUT))
+
+# After a full make test: the run's build/findings/ become docs/findings/ (the
+# old set replaced, provenance.json written), and docs/runbook.md's tables are
+# rendered again from them; commit the three together.
+runbook: venv  ## copy the run's findings into docs/findings/ and re-render docs/runbook.md's tables
+	$(BIN)/python -m wslab.runbook --update
 
 # The venv holds exactly requirements/lab.lock (every package, pinned and
 # hashed), installed by uv from its cache: seconds once the cache is warm.

@@ -1,4 +1,4 @@
-"""What the scenarios measure, kept for the runbook and the benchmark.
+"""What the scenarios measure, kept for the runbook (docs/runbook.md) and the benchmark.
 
 Verdicts are asserted in the tests; the figures behind them (how long a
 restart took, how many sockets a worker held, how exposed a unit is) are
@@ -6,6 +6,9 @@ never pass/fail thresholds: each test records them here, one JSON file per
 topic, suite and layout:
 
     build/findings/<topic>-<suite><WSLAB_RUN_ID>-<layout>.json   {"layout": ..., key: value, ...}
+
+`make runbook` (wslab.runbook) copies a run's files into docs/findings/ and
+renders the runbook's tables from them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 from wslab.layout import PROJECT_DIR
 
 FINDINGS_DIR = PROJECT_DIR / "build" / "findings"
+# What the Molecule suites record: test_operations.py, test_capacity.py, test_hardening.py.
+TOPICS = ("operations", "capacity", "hardening")
 
 
 def finding_path(topic: str, layout: str) -> Path:
@@ -34,3 +39,21 @@ def record(topic: str, layout: str, key: str, value: Any) -> Path:
     data[key] = value
     path.write_text(json.dumps(data, indent=2, sort_keys=True))
     return path
+
+
+def parse_name(name: str, layouts: list[str]) -> tuple[str, str, str] | None:
+    """(topic, suite, layout) of a findings file name, None for any other name.
+
+    The layout is the longest of LAYOUTS the name ends with (split-daphne, not
+    daphne); the suite is what stands between topic and layout, the run id
+    included (bookworm-exp).
+    """
+    stem = name.removesuffix(".json")
+    topic, _, rest = stem.partition("-")
+    if name == stem or topic not in TOPICS:
+        return None
+    for layout in sorted(layouts, key=len, reverse=True):
+        suite = rest.removesuffix(f"-{layout}")
+        if suite != rest and suite:
+            return topic, suite, layout
+    return None

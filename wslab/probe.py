@@ -14,7 +14,8 @@ Given a site URL (http:// or https://), the probe
 3. if the socket opens, does an echo round trip, optionally holds the socket
    idle for --hold seconds while watching for an early close, echoes again to
    prove the socket survived, and closes it normally (1000);
-4. prints one human line, or with --json one JSON object.
+4. prints one human line that ends by naming the section of docs/runbook.md
+   to read, or with --json one JSON object.
 
 A ws:// or wss:// URL is accepted as well: the handshake goes to that URL and
 the HTTP GET to "/" on the same host over http(s).
@@ -118,6 +119,21 @@ class Verdict(enum.StrEnum):
     # handshake, is not evidence enough on its own: the capacity tests see
     # those too as load rises, and say so.
     TOO_MANY_CONNECTIONS = "too-many-connections"
+
+
+# The operator's runbook has one section per verdict: its cause, how to
+# confirm it, the fix. Every human line ends by naming it.
+RUNBOOK = "docs/runbook.md"
+
+
+def runbook_anchor(verdict: Verdict) -> str:
+    """The anchor of VERDICT's section in the runbook (docs/runbook.md)."""
+    return f"verdict-{Verdict(verdict).value}"
+
+
+def runbook_section(verdict: Verdict) -> str:
+    """Where to read about VERDICT: docs/runbook.md#verdict-<verdict>."""
+    return f"{RUNBOOK}#{runbook_anchor(verdict)}"
 
 
 class HandshakeFailure(enum.StrEnum):
@@ -454,13 +470,15 @@ def classify(result: ProbeResult) -> tuple[Verdict, str]:
     """Return the verdict and the human line for what ``result`` records.
 
     Pure: reads only the record, so every failure class can be tested without
-    a socket.
+    a socket. The line ends with the runbook section to read.
     """
     if result.opened:
-        return _classify_opened(result)
-    if result.handshake_status not in (None, 101):
-        return _classify_status(result)
-    return _classify_no_response(result)
+        verdict, line = _classify_opened(result)
+    elif result.handshake_status not in (None, 101):
+        verdict, line = _classify_status(result)
+    else:
+        verdict, line = _classify_no_response(result)
+    return verdict, f"{line} (see {runbook_section(verdict)})"
 
 
 def exit_code(verdict: str, opened: bool, expect: str | None) -> int:

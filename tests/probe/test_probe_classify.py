@@ -26,7 +26,9 @@ from wslab.probe import (
     exit_code,
     handshake_failure,
     resolve_targets,
+    runbook_anchor,
 )
+from wslab.layout import PROJECT_DIR
 
 
 def record(**fields: Any) -> ProbeResult:
@@ -148,7 +150,10 @@ def test_open() -> None:
         )
     )
     assert verdict == Verdict.OPEN
-    assert line == "OPEN: 101 Switching Protocols, echo 1.8 ms, held 10.0 s"
+    assert line == (
+        "OPEN: 101 Switching Protocols, echo 1.8 ms, held 10.0 s"
+        " (see docs/runbook.md#verdict-open)"
+    )
 
 
 def test_open_without_hold_does_not_mention_it() -> None:
@@ -156,7 +161,9 @@ def test_open_without_hold_does_not_mention_it() -> None:
         record(opened=True, handshake_status=101, echo_ok=True, rtt_ms=0.42)
     )
     assert verdict == Verdict.OPEN
-    assert line == "OPEN: 101 Switching Protocols, echo 0.4 ms"
+    assert line == (
+        "OPEN: 101 Switching Protocols, echo 0.4 ms (see docs/runbook.md#verdict-open)"
+    )
 
 
 def test_wsgi_backend() -> None:
@@ -251,6 +258,7 @@ def test_503_is_only_an_http_status() -> None:
     assert (
         line
         == "REJECTED: HTTP 503 Service Unavailable on the WebSocket handshake: 'busy'"
+        " (see docs/runbook.md#verdict-http-status)"
     )
 
 
@@ -266,7 +274,7 @@ def test_http_status_redirect() -> None:
     assert (
         "HTTP 301 Moved Permanently redirecting to https://127.0.0.1/ws/echo/" in line
     )
-    assert line.endswith("empty body")
+    assert line.endswith("empty body (see docs/runbook.md#verdict-http-status)")
 
 
 @pytest.mark.parametrize(
@@ -325,7 +333,10 @@ def test_echo_mismatch() -> None:
         )
     )
     assert verdict == Verdict.ECHO_MISMATCH
-    assert line == "ECHO FAILED: 101 Switching Protocols, but sent 'a', got back 'b'"
+    assert line == (
+        "ECHO FAILED: 101 Switching Protocols, but sent 'a', got back 'b'"
+        " (see docs/runbook.md#verdict-echo-mismatch)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -527,3 +538,32 @@ def test_server_and_location_headers_match_in_any_case() -> None:
         record(handshake_status=302, handshake_headers={"location": "/login/"})
     )
     assert "redirecting to /login/" in line
+
+
+# --- the runbook ------------------------------------------------------------
+
+# What the probe records for each verdict, at the least.
+RECORDS = {
+    Verdict.OPEN: {"opened": True, "handshake_status": 101, "echo_ok": True},
+    Verdict.WSGI_BACKEND: {"handshake_status": 404, "handshake_interface": "wsgi"},
+    Verdict.UPGRADE_NOT_FORWARDED: {"handshake_status": 404, "handshake_interface": "asgi"},
+    Verdict.ORIGIN_REJECTED: {"handshake_status": 403},
+    Verdict.SERVER_DOWN: {"handshake_status": 502},
+    Verdict.HTTP_STATUS: {"handshake_status": 503},
+    Verdict.CLOSED_IDLE: {"opened": True, "handshake_status": 101, "echo_ok": True, "closed_early": True,
+                          "close_phase": "hold", "close_code": 1006},
+    Verdict.ECHO_MISMATCH: {"opened": True, "handshake_status": 101, "echo_ok": False},
+    Verdict.UNREACHABLE: {"handshake_failure": HandshakeFailure.REFUSED.value},
+    Verdict.DROPPED_HANDSHAKE: {"handshake_failure": HandshakeFailure.DROPPED.value},
+    Verdict.INVALID_HANDSHAKE: {"handshake_failure": HandshakeFailure.INVALID.value},
+    Verdict.TOO_MANY_CONNECTIONS: {"handshake_status": 500, "handshake_headers": {"Server": "nginx"}},
+}
+
+
+@pytest.mark.parametrize("verdict", list(Verdict))
+def test_every_verdicts_line_names_its_section_of_the_runbook(verdict: Verdict) -> None:
+    got, line = classify(record(**RECORDS[verdict]))
+    assert got == verdict
+    anchor = runbook_anchor(verdict)
+    assert line.endswith(f" (see docs/runbook.md#{anchor})")
+    assert f'<a id="{anchor}"></a>' in (PROJECT_DIR / "docs/runbook.md").read_text()

@@ -65,7 +65,7 @@ async def test_open_survives_hold(ws_server: WsServer) -> None:
     # At least the hold; the upper bound only says it did not hang (load-proof).
     assert 1.5 <= result.held_s < 1.5 + LOAD_PROOF_S
     assert result.hold_requested_s == 1.5
-    assert result.message.endswith(f"held {result.held_s:.1f} s")
+    assert result.message.endswith(f"held {result.held_s:.1f} s (see docs/runbook.md#verdict-open)")
 
 
 async def test_custom_message_is_echoed(ws_server: WsServer) -> None:
@@ -265,6 +265,7 @@ async def test_wsgi_backend_message(http_server: HttpServer) -> None:
     assert result.message == (
         "REJECTED: HTTP 404 from upstream (served by gunicorn over WSGI): the server did"
         " not treat the request as a WebSocket; WSGI has no way to hold the connection"
+        " (see docs/runbook.md#verdict-wsgi-backend)"
     )
 
 

@@ -6,7 +6,7 @@ APP_UNIT_MAX_EXPOSURE, nginx with the lab's drop-in at most
 NGINX_MAX_EXPOSURE (Debian's own unit: 9.6, UNSAFE), Redis (Debian's unit
 and the lab's drop-in) at most REDIS_MAX_EXPOSURE. The settings that make the
 score are asserted as systemd reports them, and each score is recorded in
-build/findings/hardening-<suite>-<layout>.json for the runbook.
+build/findings/hardening-<suite>-<layout>.json for docs/runbook.md ("Units and their sandboxes").
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Each test acts on the real container (systemctl, kill, nginx reload) and
 watches real sockets through nginx. Tests that need the layout to carry
 WebSockets skip elsewhere, saying so. What a server does on restart and how
 fast clients get back in is recorded in build/findings/operations-<suite>-<layout>.json
-(wslab.findings) for the runbook.
+(wslab.findings); `make runbook` renders it into docs/runbook.md
+(#restart-or-redeploy-the-app-servers, #verdict-closed-idle).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.operations
 # Pass/fail bounds on time hold with every scenario of `make test` running at
 # once on two cores: they tell "recovered" from "did not", not how fast. How
 # fast (about a second or two on an idle machine) is recorded in
-# build/findings/ for the runbook and the benchmark, never asserted.
+# build/findings/ for docs/runbook.md and the benchmark, never asserted.
 # A server must take new connections this soon after a restart or a crash.
 RECONNECT_WITHIN_S = 30.0
 # Sockets held open across an nginx reload.
