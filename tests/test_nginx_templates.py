@@ -87,6 +87,9 @@ def test_tls_adds_an_ssl_listener_and_keeps_plain_http():
     assert _directives(site, "ssl_certificate") == ["/etc/ssl/wslab/lab.crt"]
     assert _directives(site, "ssl_certificate_key") == ["/etc/ssl/private/wslab-lab.key"]
     assert _directives(site, "ssl_protocols") == ["TLSv1.2 TLSv1.3"]
+    # One argument, OpenSSL's colon-separated list: a space would make nginx refuse the config.
+    (ciphers,) = _directives(site, "ssl_ciphers")
+    assert re.fullmatch(r"[A-Z0-9-]+(:[A-Z0-9-]+)+", ciphers), ciphers
 
 
 def test_tls_and_plain_http_share_one_server_and_its_locations():
@@ -114,7 +117,7 @@ def test_tls_off_spelled_as_a_string_stays_off(value):
 def test_tls_variables_are_typed_like_their_defaults():
     tls = sorted(name for name in DEFAULTS if name.startswith("nginx_tls"))
     assert tls == sorted(name for name in SPECS if name.startswith("nginx_tls"))
-    types = {"bool": bool, "int": int, "str": str, "path": str}
+    types = {"bool": bool, "int": int, "str": str, "path": str, "list": list}
     for name in tls:
         # A fixed default is the one documented; a derived one (HSTS, from wslab_hsts_max_age) says so.
         assert SPECS[name].get("default", DEFAULTS[name]) == DEFAULTS[name], name
