@@ -206,9 +206,10 @@ async def test_a_client_over_its_websocket_limit_gets_429_and_other_clients_do_n
     try:
         _write_and_reload(host, site, lowered)
         deadline = time.monotonic() + OPEN_TIMEOUT_S
-        # New workers, with the lowered limit, take the new connections.
-        while set(host.check_output("pgrep -f 'nginx: worker process'").split()) <= workers_before:
-            assert time.monotonic() < deadline, "nginx started no new workers after the reload"
+        # Only new workers, with the lowered limit, take new connections: the
+        # old ones have exited or say they are shutting down (no longer accepting).
+        while set(host.check_output("pgrep -f 'nginx: worker process$'").split()) & workers_before:
+            assert time.monotonic() < deadline, "nginx's old workers still accept after the reload"
             await asyncio.sleep(0.2)
         async with AsyncExitStack() as stack:
             await _open_echo_sockets(stack, site_url, LIMIT_UNDER_TEST)
