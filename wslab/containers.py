@@ -53,12 +53,8 @@ def systemd_options() -> list[str]:
     """`docker run` options for systemd as PID 1: the scenarios' platform's, less
     the volumes Molecule fills in from the environment."""
     platform = yaml.safe_load(MOLECULE_CONFIG.read_text())["platforms"][0]
-    options = [f"--cap-add={cap}" for cap in platform["capabilities"]]
-    options += [f"--security-opt={opt}" for opt in platform["security_opts"]]
-    options += [f"--cgroupns={platform['cgroupns_mode']}"]
-    options += [f"--tmpfs={path}" for path in platform["tmpfs"]]
-    options += [f"--volume={volume}" for volume in platform["volumes"] if "${" not in volume]
-    return options
+    options = [option for key in _SYSTEMD_KEYS for option in _RUN_OPTIONS[key](platform[key])]
+    return options + _RUN_OPTIONS["volumes"]([volume for volume in platform["volumes"] if "${" not in volume])
 
 
 def scenario_platform(scenario: str, env: Mapping[str, str]) -> dict[str, Any]:
@@ -81,6 +77,8 @@ _RUN_OPTIONS = {
     "published_ports": lambda values: [f"--publish={value}" for value in values],
     "env": lambda values: [f"--env={key}={value}" for key, value in values.items()],
 }
+# The keys that let systemd run as PID 1 (systemd_options).
+_SYSTEMD_KEYS = ("capabilities", "security_opts", "cgroupns_mode", "tmpfs")
 # Keys for Molecule alone: the image is prebuilt, the groups are the inventory's.
 _MOLECULE_ONLY = {"name", "image", "command", "pre_build_image", "groups"}
 
