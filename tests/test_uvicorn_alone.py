@@ -20,7 +20,7 @@ import yaml
 from wslab.containers import base_image, docker, systemd_options
 from wslab.layout import PROJECT_DIR
 from wslab.playbook_output import recaps, tasks_run
-from wslab.scenarios import mitogen_env
+from wslab.scenarios import MITOGEN_HOST_VARS, mitogen_env
 
 EXAMPLE_DIR = PROJECT_DIR / "examples" / "uvicorn-alone"
 PLAYBOOK = EXAMPLE_DIR / "playbook.yml"
@@ -57,8 +57,7 @@ def host() -> Iterator[str]:
 def _deploy(host: str, tmp_path: Path) -> str:
     inventory = tmp_path / "hosts.yml"
     # Through Mitogen's strategy, as the seeded scenarios run (wslab.scenarios.mitogen_env).
-    connection = {"ansible_connection": "docker", "ansible_python_interpreter": "/usr/bin/python3"}
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {host: connection}}}))
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {host: MITOGEN_HOST_VARS}}}))
     result = subprocess.run(
         [str(PROJECT_DIR / ".venv/bin/ansible-playbook"), str(PLAYBOOK), "-i", str(inventory)],
         cwd=PROJECT_DIR,

@@ -173,13 +173,16 @@ def _runs_idempotence(layout: str, suite: str) -> bool:
     return suite not in IDEMPOTENCE_LAYOUTS or layout in IDEMPOTENCE_LAYOUTS[suite]
 
 
-def mitogen_env() -> dict[str, str]:
-    """Ansible settings for Mitogen's linear strategy (requirements/lab.txt).
+# Host variables of a container reached through Mitogen's strategy: the
+# docker connection by its short name, which the strategy recognises, and the
+# interpreter, which it would otherwise discover again for every task (the
+# scenarios set the same in .config/molecule/config.yml).
+MITOGEN_HOST_VARS = {"ansible_connection": "docker", "ansible_python_interpreter": "/usr/bin/python3"}
 
-    Its hosts name the docker connection by its short name, `docker`, which
-    the strategy recognises, and their interpreter (`ansible_python_interpreter`),
-    which it would otherwise discover again for every task.
-    """
+
+def mitogen_env() -> dict[str, str]:
+    """Ansible settings for Mitogen's linear strategy (requirements/lab.txt),
+    for hosts with MITOGEN_HOST_VARS."""
     import ansible_mitogen
 
     return {

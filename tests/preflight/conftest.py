@@ -31,7 +31,7 @@ import yaml
 
 from wslab.containers import base_image, docker, image_name
 from wslab.layout import PROJECT_DIR
-from wslab.scenarios import mitogen_env
+from wslab.scenarios import MITOGEN_HOST_VARS, mitogen_env
 
 IMAGE_SUITE = "bookworm"
 IMAGE = image_name(IMAGE_SUITE)
@@ -150,7 +150,7 @@ class Deployer:
         (directory / "group_vars").mkdir(parents=True, exist_ok=True)
         connection = {"ansible_connection": "community.docker.docker", "ansible_host": self.target.name}
         if mitogen:
-            connection |= {"ansible_connection": "docker", "ansible_python_interpreter": "/usr/bin/python3"}
+            connection |= MITOGEN_HOST_VARS
         host = {self.target.name: connection}
         hosts = {
             "all": {
