@@ -124,6 +124,17 @@ def assert_websocket_as_expected(layout):
     return check
 
 
+@pytest.fixture(scope="module")
+def unit_properties(host):
+    """(unit, *names) -> {name: value} as `systemctl show` reports them."""
+
+    def show(unit: str, *names: str) -> dict[str, str]:
+        out = host.check_output(f"systemctl show -p {','.join(names)} {unit}")
+        return dict(line.split("=", 1) for line in out.splitlines())
+
+    return show
+
+
 @pytest.fixture(scope="session")
 def server_units(layout):
     return [f"wslab-{server}" for server in layout["servers"]]

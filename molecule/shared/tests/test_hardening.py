@@ -58,15 +58,10 @@ def exposure(host, server_units, layout, layout_name) -> dict[str, float]:
     return scores
 
 
-def _show(host, unit: str, properties) -> dict[str, str]:
-    out = host.check_output(f"systemctl show {unit} " + " ".join(f"-p {name}" for name in properties))
-    return dict(line.split("=", 1) for line in out.splitlines())
-
-
-def test_every_app_server_unit_is_sandboxed_to_an_exposure_of_at_most_2(host, server_units, exposure):
+def test_every_app_server_unit_is_sandboxed_to_an_exposure_of_at_most_2(server_units, exposure, unit_properties):
     for unit in server_units:
         assert exposure[unit] <= APP_UNIT_MAX_EXPOSURE, f"{unit}: {exposure[unit]}"
-        props = _show(host, unit, [*APP_UNIT_PROPERTIES, "SystemCallFilter"])
+        props = unit_properties(unit, *APP_UNIT_PROPERTIES, "SystemCallFilter")
         filtered = props.pop("SystemCallFilter")
         assert props == APP_UNIT_PROPERTIES, unit
         # An allow list (@system-service) without the privileged calls.
@@ -74,10 +69,10 @@ def test_every_app_server_unit_is_sandboxed_to_an_exposure_of_at_most_2(host, se
         assert not re.search(r"\b(mount|reboot|setuid|init_module|kexec_load|setrlimit)\b", filtered), unit
 
 
-def test_nginx_is_sandboxed_and_keeps_only_the_capabilities_it_uses(host, exposure):
+def test_nginx_is_sandboxed_and_keeps_only_the_capabilities_it_uses(host, exposure, unit_properties):
     assert exposure["nginx"] <= NGINX_MAX_EXPOSURE
-    props = _show(host, "nginx", ["CapabilityBoundingSet", "NoNewPrivileges", "ProtectSystem", "ReadWritePaths",
-                                  "MemoryDenyWriteExecute", "DropInPaths"])
+    props = unit_properties("nginx", "CapabilityBoundingSet", "NoNewPrivileges", "ProtectSystem",
+                            "MemoryDenyWriteExecute", "DropInPaths")
     assert set(props["CapabilityBoundingSet"].split()) == NGINX_CAPABILITIES
     assert (props["NoNewPrivileges"], props["ProtectSystem"], props["MemoryDenyWriteExecute"]) == ("yes", "strict", "yes")
     assert "/etc/systemd/system/nginx.service.d/wslab-hardening.conf" in props["DropInPaths"]

@@ -47,12 +47,9 @@ def test_app_server_units_are_enabled_and_running(host, server_units):
         assert service.is_running, unit
 
 
-def test_app_servers_run_unprivileged_and_restart_on_failure(host, server_units, wslab_vars):
+def test_app_servers_run_unprivileged_and_restart_on_failure(host, server_units, wslab_vars, unit_properties):
     for unit in server_units:
-        props = dict(
-            line.split("=", 1)
-            for line in host.check_output(f"systemctl show -p User,Restart,MainPID,NoNewPrivileges {unit}").splitlines()
-        )
+        props = unit_properties(unit, "User", "Restart", "MainPID", "NoNewPrivileges")
         assert props["User"] == wslab_vars["wslab_app_user"]
         assert props["Restart"] == "on-failure"
         assert props["NoNewPrivileges"] == "yes"

@@ -115,11 +115,6 @@ async def _seconds_until_a_socket_opens(site_url: str, since: float) -> float:
     pytest.fail(f"no WebSocket opened within {RECOVERY_WAIT_S}s")
 
 
-def _unit_props(host, unit: str, *names: str) -> dict[str, str]:
-    out = host.check_output(f"systemctl show -p {','.join(names)} {unit}")
-    return dict(line.split("=", 1) for line in out.splitlines())
-
-
 async def _open_echo_sockets(stack: AsyncExitStack, site_url: str, count: int) -> list:
     url, origin = _urls(site_url)
     limit = asyncio.Semaphore(50)
@@ -154,9 +149,9 @@ def _timespan_s(text: str) -> float:
     return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)(min|ms|s)", text))
 
 
-def test_app_units_stop_within_a_bounded_time(host, server_units):
+def test_app_units_stop_within_a_bounded_time(server_units, unit_properties):
     for unit in server_units:
-        timeout = _unit_props(host, unit, "TimeoutStopUSec")["TimeoutStopUSec"]
+        timeout = unit_properties(unit, "TimeoutStopUSec")["TimeoutStopUSec"]
         assert 0 < _timespan_s(timeout) <= 30, f"{unit} may take {timeout} to stop"
 
 
@@ -253,17 +248,17 @@ async def test_restarting_the_server_closes_sockets_with_a_code_and_clients_get_
     assert codes == [expected], f"{server} closed sockets with {codes} ({reasons}) on restart"
 
 
-async def test_a_killed_server_is_restarted_by_systemd(host, site_url, layout, layout_name):
+async def test_a_killed_server_is_restarted_by_systemd(host, site_url, layout, layout_name, unit_properties):
     server = _ws_server(layout)
     unit = f"wslab-{server}"
-    before = _unit_props(host, unit, "MainPID", "NRestarts")
+    before = unit_properties(unit, "MainPID", "NRestarts")
     killed = time.monotonic()
     assert host.run(f"kill -9 {before['MainPID']}").rc == 0
     # Until systemd has a new main process running: a supervisor's orphaned
     # workers may still answer for a moment, but they are not the recovery.
     deadline = killed + RECOVERY_WAIT_S
     while True:
-        after = _unit_props(host, unit, "MainPID", "NRestarts", "ActiveState")
+        after = unit_properties(unit, "MainPID", "NRestarts", "ActiveState")
         if after["ActiveState"] == "active" and after["MainPID"] not in ("0", before["MainPID"]):
             break
         assert time.monotonic() < deadline, f"{unit} is {after} {RECOVERY_WAIT_S}s after kill -9"
