@@ -57,14 +57,26 @@ def is_run_suite(suite: str) -> bool:
     return suite.isalpha()
 
 
-def load_findings(directory: Path, layouts: Sequence[str]) -> Findings:
-    """Every findings file of DIRECTORY named <topic>-<suite>-<layout>.json, by topic."""
-    found: Findings = {topic: {} for topic in findings.TOPICS}
+def select_findings(
+    directory: Path, layouts: Sequence[str],
+) -> tuple[dict[Path, tuple[str, str, str]], list[Path]]:
+    """The findings files of DIRECTORY with their (topic, suite, layout), and
+    the files left out: other names, and suites with a run id."""
+    chosen, skipped = {}, []
     for path in sorted(directory.glob("*.json")):
         parsed = findings.parse_name(path.name, list(layouts))
         if parsed and is_run_suite(parsed[1]):
-            topic, suite, layout = parsed
-            found[topic][(suite, layout)] = json.loads(path.read_text())
+            chosen[path] = parsed
+        else:
+            skipped.append(path)
+    return chosen, skipped
+
+
+def load_findings(directory: Path, layouts: Sequence[str]) -> Findings:
+    """Every findings file of DIRECTORY named <topic>-<suite>-<layout>.json, by topic."""
+    found: Findings = {topic: {} for topic in findings.TOPICS}
+    for path, (topic, suite, layout) in select_findings(directory, layouts)[0].items():
+        found[topic][(suite, layout)] = json.loads(path.read_text())
     return found
 
 
@@ -374,15 +386,6 @@ def stale_blocks(runbook: Path = RUNBOOK_PATH, findings_dir: Path = DOCS_FINDING
 # ------------------------------------------------------------------ update
 
 
-def select_findings(build_dir: Path, layouts: Sequence[str]) -> tuple[list[Path], list[Path]]:
-    """(files to copy, files left out) of a run's BUILD_DIR: left out are other names and run ids."""
-    chosen, skipped = [], []
-    for path in sorted(build_dir.glob("*.json")):
-        parsed = findings.parse_name(path.name, list(layouts))
-        (chosen if parsed and is_run_suite(parsed[1]) else skipped).append(path)
-    return chosen, skipped
-
-
 def _git_commit() -> str:
     """HEAD's short hash, with -dirty when tracked files have changes."""
     def git(*args: str) -> str:
@@ -416,7 +419,7 @@ def update(build_dir: Path = findings.FINDINGS_DIR, findings_dir: Path = DOCS_FI
     if not chosen:
         raise ValueError(f"no findings to copy in {build_dir} (run make test first)")
     files = {path.name: path.read_text() for path in chosen}
-    provenance = machine_provenance(findings.parse_name(name, layouts)[1] for name in files)
+    provenance = machine_provenance(suite for _, suite, _ in chosen.values())
     files[PROVENANCE] = json.dumps(provenance, indent=2, sort_keys=True) + "\n"
     with tempfile.TemporaryDirectory() as staging:
         for name, text in files.items():
