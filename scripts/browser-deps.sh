@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Debian's Chromium, for the end-to-end browser test (tests/browser/), which
-# drives it headless over the DevTools protocol. Installed only when missing;
+# Debian's Chromium, for the echo page's browser tests (tests/browser/ and
+# molecule/shared/tests/test_browser.py), which drive it headless through
+# Playwright (wslab/browser.py). Installed only when missing;
 # safe to run any number of times.
 set -euo pipefail
 

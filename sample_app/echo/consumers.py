@@ -1,6 +1,7 @@
 import json
 import logging
 import os
+from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -8,8 +9,30 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
+def welcome():
+    """Who holds this socket: the layout, the app server and its process."""
+    return {
+        "type": "welcome",
+        "layout": settings.WSLAB_LAYOUT,
+        "server": settings.WSLAB_SERVER,
+        "pid": os.getpid(),
+    }
+
+
 class EchoConsumer(AsyncWebsocketConsumer):
-    """Send every frame back unchanged: text as text, binary as binary."""
+    """Send every frame back unchanged: text as text, binary as binary.
+
+    A client that connects with ``?welcome=1`` first gets one JSON text frame
+    saying which layout, app server and process hold its socket (the echo
+    page shows it: in the split layouts it is not the server that served the
+    page). Without it the socket is a pure echo from the first frame on.
+    """
+
+    async def connect(self):
+        await self.accept()
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        if query.get("welcome") == ["1"]:
+            await self.send(text_data=json.dumps(welcome()))
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is not None:
@@ -31,14 +54,7 @@ class BroadcastConsumer(AsyncWebsocketConsumer):
         self.group_name = f"broadcast.{self.room}"
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.accept()
-        await self.send_json(
-            {
-                "type": "welcome",
-                "room": self.room,
-                "pid": os.getpid(),
-                "server": settings.WSLAB_SERVER,
-            }
-        )
+        await self.send_json({**welcome(), "room": self.room})
 
     async def disconnect(self, code):
         # connect() may have failed before joining; nothing to leave then.

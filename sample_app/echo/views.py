@@ -12,7 +12,11 @@ from echo.middleware import request_interface
 
 @require_safe
 def index(request):
-    return render(request, "echo/index.html", {"server": settings.WSLAB_SERVER})
+    return render(
+        request,
+        "echo/index.html",
+        {"server": settings.WSLAB_SERVER, "layout": settings.WSLAB_LAYOUT},
+    )
 
 
 @require_safe

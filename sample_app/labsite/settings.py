@@ -18,6 +18,7 @@ variables below are the whole configuration interface:
                                  with DJANGO_HTTPS_ONLY, HSTS for subdomains and the preload list (default off)
     REDIS_URL                    use a Redis channel layer at this URL (default in-memory)
     WSLAB_SERVER                 name of the app server running this process (default "unknown")
+    WSLAB_LAYOUT                 name of the layout deployed (layouts/<name>.yml; default "unknown")
 
 An empty value counts as unset, so an env file line such as
 ``DJANGO_ALLOWED_HOSTS=`` falls back to the default rather than to "no hosts".
@@ -69,6 +70,9 @@ CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 # Reported by /healthz and the X-Wslab-Server header, so the lab can tell which
 # app server answered.
 WSLAB_SERVER = _env("WSLAB_SERVER", "unknown")
+# Shown on the echo page and in the echo socket's welcome, so an operator sees
+# from the browser which deployment they are looking at.
+WSLAB_LAYOUT = _env("WSLAB_LAYOUT", "unknown")
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",

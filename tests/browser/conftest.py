@@ -1,10 +1,9 @@
-"""Headless Chromium and the sample app under Daphne, both on 127.0.0.1.
+"""The sample app under Daphne on 127.0.0.1, for the echo page's browser test.
 
-``chromium`` starts one browser per test module and yields its DevTools
-WebSocket URL. ``app_server`` gives a test a Daphne it can stop and start
-again on the same port, the way a restart looks to a browser. Every wait is
-bounded; every process started here is stopped and every temporary folder
-removed afterwards.
+``app_server`` gives a test a Daphne it can stop and start again on the same
+port, the way a restart looks to a browser (the browser itself comes from
+wslab.browser). Every wait is bounded; every process started here is stopped
+and every temporary folder removed afterwards.
 """
 
 from __future__ import annotations
@@ -28,24 +27,11 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE_APP = REPO / "sample_app"
 HERE = Path(__file__).resolve().parent
 
+# What the page is told it is deployed as: a bare Daphne, no layout of the lab's.
+LAYOUT = "bare-daphne"
+
 START_TIMEOUT = 60.0  # bounds that hold on a busy machine; a passing run waits only as long as it takes
 STOP_TIMEOUT = 30.0
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # Without these Chromium keeps trying to reach Google's hosts, which this
-    # machine's closed network refuses.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Straight to 127.0.0.1, whatever proxy the environment may name.
-    "--no-proxy-server",
-    "--remote-debugging-port=0",
-]
 
 
 def _stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -60,47 +46,6 @@ def _stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> Non
         proc.wait(STOP_TIMEOUT)
     except ProcessLookupError:
         pass
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[str]:
-    """A headless Chromium for the module; yields its browser DevTools URL."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail(
-            "chromium is not installed: run scripts/browser-deps.sh (make unit does)"
-        )
-    with tempfile.TemporaryDirectory(prefix="wslab-chromium-") as tmp:
-        profile = Path(tmp) / "profile"
-        profile.mkdir()
-        log = (Path(tmp) / "chromium.log").open("wb")
-        proc = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            # Chromium writes the port it chose and the browser target's path
-            # once DevTools listens.
-            port_file = profile / "DevToolsActivePort"
-            deadline = time.monotonic() + START_TIMEOUT
-            lines: list[str] = []
-            while len(lines) < 2:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    output = (Path(tmp) / "chromium.log").read_text(errors="replace")
-                    pytest.fail(
-                        f"Chromium did not open DevTools (exit {proc.poll()}):\n{output}"
-                    )
-                if port_file.exists():
-                    lines = port_file.read_text().split()
-                time.sleep(0.05)
-            yield f"ws://{HOST}:{lines[0]}{lines[1]}"
-        finally:
-            _stop_group(proc)
-            log.close()
 
 
 def free_port() -> int:
@@ -135,6 +80,7 @@ def _app_env(tmp: Path) -> dict[str, str]:
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_DATABASE_PATH=str(tmp / "db.sqlite3"),
         WSLAB_SERVER="daphne",
+        WSLAB_LAYOUT=LAYOUT,
         PYTHONPATH=os.pathsep.join([str(SAMPLE_APP), str(HERE)]),
         PYTHONDONTWRITEBYTECODE="1",
         PYTHONUNBUFFERED="1",

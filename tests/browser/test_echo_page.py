@@ -1,55 +1,41 @@
 """The echo page in a real browser against the sample app under Daphne.
 
-Headless Chromium loads ``/`` from Daphne on 127.0.0.1 and the test reads
-what a person would see: the socket's status, the log of what went out and
+Headless Chromium (driven by Playwright, wslab.browser) loads ``/`` from
+Daphne on 127.0.0.1 and the test reads what a person would see: the socket's
+status, what the page says it is connected to, the log of what went out and
 came back. Then the server is terminated and started again on the same port,
 and the page must show the socket closed (with its close code), retry with a
-growing delay while nothing answers, and be connected again, echoing, soon
-after the server is back.
+growing delay while nothing answers, and be connected again, echoing, and
+counting the reconnect, soon after the server is back. The same page through
+nginx in every layout: molecule/shared/tests/test_browser.py.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from browser_cdp import CDPConnection, Page, wait_for
+from wslab.browser import connected, echo_page, texts
 
 if TYPE_CHECKING:
     from conftest import AppServer
+
+from conftest import LAYOUT
 
 # Waits for something the page does at once (load, connect, echo).
 # Bound on each wait for a page state: it holds on a busy machine; a passing
 # run waits only as long as the page takes.
 QUICK = 30.0
 # app.js doubles its delay from 0.5 s up to 10 s; whatever the delay was when
-# the server came back, the page must be connected within the cap plus slack.
-RECONNECT_BOUND = 15.0
+# the server came back, the page must be connected within that cap plus a
+# handshake's bound.
+RECONNECT_BOUND = 10.0 + QUICK
 # Failed attempts to see while the server is down: delays 0.5, 1, 2 s.
 FAILED_ATTEMPTS = 3
 
 CLOSED_LOG = re.compile(r"closed with code (\d+)(?:, (.*))?; retrying in ([\d.]+) s$")
-
-READ_PAGE = """(() => {
-  const status = document.getElementById("ws-status");
-  return {
-    status: status.textContent,
-    statusClass: status.className,
-    inputDisabled: document.getElementById("message").disabled,
-    buttonDisabled: document.getElementById("send-button").disabled,
-    wsUrl: document.getElementById("ws-url").textContent,
-    served: document.querySelector(".meta strong").textContent,
-    log: Array.from(document.querySelectorAll("#log li"), li => ({
-      kind: li.className,
-      // Each entry starts with the local time (toLocaleTimeString).
-      text: li.textContent.replace(/^\\S+(\\s[AP]M)?\\s/, ""),
-    })),
-    now: performance.now(),
-  };
-})()"""
 
 # Every change of the status element, with the page's clock, so the test sees
 # transitions too short to catch by polling.
@@ -80,120 +66,80 @@ def closes(state: dict[str, Any]) -> list[Closed]:
     return found
 
 
-def texts(state: dict[str, Any], kind: str) -> list[str]:
-    return [e["text"] for e in state["log"] if e["kind"] == kind]
-
-
-async def read(page: Page) -> dict[str, Any]:
-    return await page.evaluate(READ_PAGE)
-
-
-async def wait_state(
-    page: Page, check: Any, timeout: float, what: str
-) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        state = await read(page)
-        return state if check(state) else None
-
-    try:
-        return await wait_for(probe, timeout, what)
-    except TimeoutError as exc:
-        raise AssertionError(
-            f"{exc}; the page shows {json.dumps(await read(page), indent=1)}"
-        )
-
-
-def connected(state: dict[str, Any]) -> bool:
-    return state["status"] == "connected"
-
-
-async def send_and_expect_echo(page: Page, text: str) -> dict[str, Any]:
-    await page.type_into("#message", text)
-    await page.click("#send-button")
-    state = await wait_state(
-        page,
-        lambda s: f"\u2190 {text}" in texts(s, "received"),
-        QUICK,
-        f"the echo of {text!r}",
-    )
-    assert f"\u2192 {text}" in texts(state, "sent")
-    # The form clears the input once the message is sent.
-    assert await page.evaluate('document.getElementById("message").value') == ""
-    return state
-
-
-async def test_page_shows_state_echoes_and_reconnects_after_restart(
-    chromium: str, app_server: AppServer
-) -> None:
+async def test_page_shows_state_echoes_and_reconnects_after_restart(app_server: AppServer) -> None:
     await app_server.start()
-    async with await CDPConnection.open(chromium) as cdp:
-        page = await Page.create(cdp)
-        await page.navigate(app_server.url)
+    async with echo_page(app_server.url) as tab:
+        page = tab.page
 
-        # 1. Connected, and the page says so.
-        state = await wait_state(page, connected, QUICK, "the page to connect")
+        # 1. Connected, and the page says so, and to what.
+        state = await tab.wait_for(lambda s: connected(s) and "pid" in s["socketServer"], QUICK, "the page to connect")
         assert state["statusClass"] == "status status-open"
         assert state["inputDisabled"] is False and state["buttonDisabled"] is False
-        assert state["wsUrl"] == f"ws://127.0.0.1:{app_server.port}/ws/echo/"
-        assert state["served"] == "daphne"
+        assert state["wsUrl"] == f"ws://127.0.0.1:{app_server.port}/ws/echo/?welcome=1"
+        assert (state["layout"], state["pageServer"]) == (LAYOUT, "daphne")
+        assert re.fullmatch(r"daphne \(pid \d+\)", state["socketServer"]), state["socketServer"]
+        assert (state["closeCode"], state["reconnects"]) == ("none yet", "0")
+        assert state["diagnosis"] is None
         assert f"connected to {state['wsUrl']}" in texts(state, "info")
+        first_holder = state["socketServer"]
 
-        # 2. Typed text comes back.
-        await send_and_expect_echo(page, "hello")
+        # 2. Typed text comes back; the welcome was not shown as an echo.
+        state = await tab.send_and_expect_echo("hello")
+        assert texts(state, "received") == ["\u2190 hello"]
 
         # 3. The server goes away: the page shows the socket closed and why.
         await page.evaluate(RECORD_STATUS)
-        sockets_before = len(page.events("Network.webSocketCreated"))
+        sockets_before = len(tab.sockets)
         exit_code = await app_server.stop()
         stopped_at = time.monotonic()
-        state = await wait_state(
-            page,
-            lambda s: s["status"].startswith("closed"),
-            QUICK,
-            "the page to show closed",
-        )
+        state = await tab.wait_for(lambda s: s["status"].startswith("closed"), QUICK, "the page to show closed")
         first_close = closes(state)[0]
         # Daphne drops its sockets without a close frame when it stops.
         assert state["status"] == "closed (code 1006)", state["status"]
+        assert state["closeCode"] == "1006"
         assert state["statusClass"] == "status status-closed"
         assert first_close.code == 1006 and first_close.retry_s == 0.5
         # Nothing can be sent while there is no socket.
         assert state["inputDisabled"] is True and state["buttonDisabled"] is True
 
         # 4. While nothing listens, every attempt fails and the delay doubles.
-        state = await wait_state(
-            page,
-            lambda s: len(closes(s)) >= 1 + FAILED_ATTEMPTS,
-            QUICK,
-            f"{FAILED_ATTEMPTS} failed reconnect attempts",
+        state = await tab.wait_for(
+            lambda s: len(closes(s)) >= 1 + FAILED_ATTEMPTS, QUICK, f"{FAILED_ATTEMPTS} failed reconnect attempts"
         )
         down = closes(state)
-        attempts_while_down = (
-            len(page.events("Network.webSocketCreated")) - sockets_before
-        )
+        attempts_while_down = len(tab.sockets) - sockets_before
         assert attempts_while_down >= FAILED_ATTEMPTS
         assert all(c.code == 1006 for c in down)
         delays = [c.retry_s for c in down]
-        assert (
-            delays[: 1 + FAILED_ATTEMPTS] == [0.5, 1.0, 2.0, 4.0][: 1 + FAILED_ATTEMPTS]
-        )
+        assert delays[: 1 + FAILED_ATTEMPTS] == [0.5, 1.0, 2.0, 4.0][: 1 + FAILED_ATTEMPTS]
         assert delays == sorted(delays) and max(delays) <= 10
+        # Nothing answers on the port at all: the page says so.
+        state = await tab.wait_for(lambda s: s["verdict"] is not None, QUICK, "the page to say why")
+        assert state["verdict"] == "unreachable", state["diagnosis"]
+        assert state["reconnects"] == "0"
 
         # 5. Started again on the same port: the page reconnects by itself.
-        page_clock = (await read(page))["now"]
+        page_clock = (await tab.read())["now"]
         python_clock = time.monotonic()
         restarted_at = time.monotonic()
         answering_at = await app_server.start()
-        state = await wait_state(
-            page, connected, RECONNECT_BOUND, "the page to reconnect after the restart"
+        state = await tab.wait_for(
+            lambda s: connected(s) and s["reconnects"] == "1",
+            RECONNECT_BOUND,
+            "the page to reconnect after the restart",
         )
         reconnected_at = time.monotonic()
+        assert state["diagnosis"] is None
+        # A new process holds the new socket; the last close code stays shown.
+        new_holder = (await tab.wait_for(lambda s: s["socketServer"] != first_holder, QUICK, "the new holder"))[
+            "socketServer"
+        ]
+        assert re.fullmatch(r"daphne \(pid \d+\)", new_holder), new_holder
+        assert state["closeCode"] == "1006"
 
         history = await page.evaluate("window.__wslabStatus")
         # The page's own clock for the moment the status turned "connected".
-        connected_page_t = next(
-            h["t"] for h in reversed(history) if h["text"] == "connected"
-        )
+        connected_page_t = next(h["t"] for h in reversed(history) if h["text"] == "connected")
         connected_at = python_clock + (connected_page_t - page_clock) / 1000
         print(
             f"\nserver down {restarted_at - stopped_at:.2f} s "
@@ -209,10 +155,10 @@ async def test_page_shows_state_echoes_and_reconnects_after_restart(
             "status from just before the stop (s):",
             ", ".join(f'{(h["t"] - t0) / 1000:.2f} {h["text"]}' for h in history),
         )
-        assert connected_at - restarted_at < RECONNECT_BOUND
 
         # The status went closed -> connecting -> closed ... -> connected, and
-        # each retry waited at least the delay the page announced for it.
+        # each retry waited at least the delay the page announced for it (a
+        # busy machine can only make it later).
         kinds = [h["text"].split(" ")[0] for h in history[1:]]
         assert kinds[0] == "closed" and kinds[-1] == "connected"
         assert kinds.count("connecting") >= FAILED_ATTEMPTS + 1
@@ -223,34 +169,22 @@ async def test_page_shows_state_echoes_and_reconnects_after_restart(
         ]
         assert len(waits) >= FAILED_ATTEMPTS + 1, waits
         for announced, waited in zip(delays, waits):
-            assert announced - 0.05 <= waited <= announced + 1.0, (delays, waits)
+            assert waited >= announced - 0.05, (delays, waits)
 
         # 6. The new socket echoes.
-        state = await send_and_expect_echo(page, "hello again")
+        state = await tab.send_and_expect_echo("hello again")
         assert texts(state, "info").count(f"connected to {state['wsUrl']}") == 2
 
         # 7. Once connected, the delay starts again from 0.5 s.
         closes_so_far = len(closes(state))
         await app_server.stop()
-        state = await wait_state(
-            page,
-            lambda s: len(closes(s)) > closes_so_far,
-            QUICK,
-            "the page to show the second stop",
-        )
+        state = await tab.wait_for(lambda s: len(closes(s)) > closes_so_far, QUICK, "the page to show the second stop")
         assert closes(state)[closes_so_far].retry_s == 0.5
 
         # The page's own assets came from the server (a missing app.js would
         # have shown as a page stuck at "connecting").
-        static = {
-            e.params["response"]["url"].rsplit("/static/", 1)[1]: e.params["response"][
-                "status"
-            ]
-            for e in page.events("Network.responseReceived")
-            if "/static/" in e.params["response"]["url"]
-        }
+        static = {url.rsplit("/static/", 1)[1]: status for url, status in tab.responses.items() if "/static/" in url}
         assert static == {"echo/app.css": 200, "echo/app.js": 200}, static
 
         # No script error at any point.
-        errors = page.events("Runtime.exceptionThrown")
-        assert not errors, [e.params for e in errors]
+        assert not tab.errors, tab.errors

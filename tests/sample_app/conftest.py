@@ -23,6 +23,13 @@ def wslab_server(settings):
 
 
 @pytest.fixture
+def wslab_layout(settings):
+    """Pretend the deployment is a layout called "test-layout"."""
+    settings.WSLAB_LAYOUT = "test-layout"
+    return settings.WSLAB_LAYOUT
+
+
+@pytest.fixture
 def channel_layer(settings):
     """A fresh in-memory channel layer, so groups never leak between tests.
 

@@ -107,10 +107,11 @@ def test_index_page_loads_the_script(client):
     assert 'href="/static/echo/app.css"' in page
 
 
-def test_index_page_names_the_server(client, wslab_server):
-    response = client.get("/")
+def test_index_page_names_the_layout_and_the_server(client, wslab_server, wslab_layout):
+    page = client.get("/").content.decode()
 
-    assert "test-server" in response.content.decode()
+    assert '<dd id="layout">test-layout</dd>' in page
+    assert '<dd id="page-server">test-server</dd>' in page
 
 
 def test_static_files_exist():

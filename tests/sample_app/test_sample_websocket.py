@@ -33,6 +33,35 @@ async def test_echo_text_round_trip():
     await communicator.disconnect()
 
 
+async def test_a_socket_that_asks_is_welcomed_before_the_echo(wslab_server, wslab_layout):
+    communicator = WebsocketCommunicator(EchoConsumer.as_asgi(), "/ws/echo/?welcome=1")
+    connected, _ = await communicator.connect()
+    assert connected
+
+    assert await receive_json(communicator) == {
+        "type": "welcome",
+        "layout": "test-layout",
+        "server": "test-server",
+        "pid": os.getpid(),
+    }
+    await communicator.send_to(text_data="after the welcome")
+    assert await communicator.receive_from() == "after the welcome"
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize("query", ["", "welcome=0", "welcome=yes", "welcome=1&welcome=1"])
+async def test_a_socket_that_does_not_ask_gets_only_its_echo(query):
+    communicator = WebsocketCommunicator(EchoConsumer.as_asgi(), f"/ws/echo/?{query}")
+    connected, _ = await communicator.connect()
+    assert connected
+
+    await communicator.send_to(text_data="first")
+    # The first frame back is the echo, not a welcome.
+    assert await communicator.receive_from() == "first"
+    assert await communicator.receive_nothing()
+    await communicator.disconnect()
+
+
 async def test_echo_binary_round_trip():
     payload = bytes(range(256))
     communicator = WebsocketCommunicator(EchoConsumer.as_asgi(), "/ws/echo/")
@@ -103,7 +132,7 @@ async def test_missing_origin_is_refused(asgi_application):
     await communicator.disconnect()
 
 
-async def test_broadcast_reaches_every_member_of_the_room(channel_layer, wslab_server):
+async def test_broadcast_reaches_every_member_of_the_room(channel_layer, wslab_server, wslab_layout):
     alice = broadcast_communicator("lobby")
     bob = broadcast_communicator("lobby")
     outsider = broadcast_communicator("elsewhere")
@@ -117,6 +146,7 @@ async def test_broadcast_reaches_every_member_of_the_room(channel_layer, wslab_s
             "room": room,
             "pid": os.getpid(),
             "server": "test-server",
+            "layout": "test-layout",
         }
 
     await alice.send_to(text_data="hi from alice")
