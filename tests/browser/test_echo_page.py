@@ -96,7 +96,7 @@ async def test_page_shows_state_echoes_and_reconnects_after_restart(app_server: 
         first_close = closes(state)[0]
         # Daphne drops its sockets without a close frame when it stops.
         assert state["status"] == "closed (code 1006)", state["status"]
-        assert state["closeCode"] == "1006"
+        assert (state["closeCode"], state["socketServer"]) == ("1006", "none")
         assert state["statusClass"] == "status status-closed"
         assert first_close.code == 1006 and first_close.retry_s == 0.5
         # Nothing can be sent while there is no socket.
