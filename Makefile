@@ -28,7 +28,7 @@ export ANSIBLE_NOCOLOR := 1
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down test lint unit molecule venv lock engine images host-deps browser-deps matrix runbook
+.PHONY: help up down test lint unit molecule venv lock engine images host-deps browser-deps bench-deps matrix runbook bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,6 +69,17 @@ unit: engine venv browser-deps  ## the project's pytest suite (sample app, probe
 
 molecule: host-deps engine images venv  ## every scenario on every suite (or LAYOUT=name), JOBS at once
 	$(BIN)/python -m wslab.scenarios --jobs '$(JOBS)' $(foreach s,$(SUITES),--suite $(s)) $(if $(LAYOUT),--layout $(LAYOUT))
+
+# Deploys its own containers (inventories/bench: wslab-bench-*, apart from the
+# lab's), measures each layout in turn (wslab/bench.py), then renders
+# docs/bench.md and its plots from the run (wslab/benchreport.py; commit
+# docs/bench.md and docs/bench/ together). QUICK=1: a small run whose report
+# goes to build/bench/bench.md, docs/ untouched. LAYOUT=x: that layout only.
+bench: host-deps engine venv bench-deps  ## measure the layouts side by side (LAYOUT=x, QUICK=1) and render docs/bench.md
+	@echo "bench: base image for $(LAB_SUITE)"
+	scripts/base-image.sh $(LAB_SUITE) seeded
+	$(BIN)/python -m wslab.bench $(if $(QUICK),--quick) $(if $(LAYOUT),--layout $(LAYOUT))
+	$(BIN)/python -m wslab.benchreport $(if $(QUICK),--build-only,--update)
 
 # After a full make test: the run's build/findings/ become docs/findings/ (the
 # old set replaced, provenance.json written), and docs/runbook.md's tables are
@@ -114,6 +125,9 @@ host-deps:
 
 browser-deps:
 	@scripts/browser-deps.sh
+
+bench-deps:
+	@scripts/bench-deps.sh
 
 engine:
 	@scripts/docker-engine.sh

@@ -52,7 +52,7 @@ def test_prod_example_layout_exists(prod_inventory):
     assert layouts <= set(layout_names())
 
 
-@pytest.mark.parametrize("inventory", ["inventories/prod", "inventories/lab"])
+@pytest.mark.parametrize("inventory", ["inventories/prod", "inventories/lab", "inventories/bench"])
 def test_site_playbook_parses_against_the_inventory(inventory):
     args = PROD if inventory == "inventories/prod" else ["-i", inventory]
     run = _ansible("ansible-playbook", "site.yml", *args, "--syntax-check")
@@ -64,3 +64,26 @@ def test_lab_hosts_publish_distinct_ports():
     hostvars = json.loads(run.stdout)["_meta"]["hostvars"]
     ports = [vars_["wslab_lab_port"] for vars_ in hostvars.values()]
     assert len(ports) == len(set(ports))
+
+
+def test_bench_containers_are_apart_from_the_labs_and_hold_the_benchmarks_sockets():
+    from wslab import bench
+
+    def hostvars(inventory: str) -> dict:
+        run = _ansible("ansible-inventory", "-i", inventory, "--list")
+        assert run.returncode == 0, run.stderr
+        return json.loads(run.stdout)["_meta"]["hostvars"]
+
+    lab, bench_hosts = hostvars("inventories/lab"), hostvars("inventories/bench")
+    assert sorted(bench_hosts) == sorted(bench.CONTAINER.format(layout=layout) for layout in bench.LAYOUTS)
+    assert {h: v["wslab_layout"] for h, v in bench_hosts.items()} == {
+        bench.CONTAINER.format(layout=layout): layout for layout in bench.LAYOUTS}
+    def ports(hosts: dict) -> set[int]:
+        return {v[key] for v in hosts.values() for key in ("wslab_lab_port", "wslab_lab_tls_port")}
+
+    assert not ports(lab) & ports(bench_hosts) and len(ports(bench_hosts)) == 2 * len(bench_hosts)
+    wanted = bench.FULL.sockets + bench.FULL.echo_sockets
+    for vars_ in bench_hosts.values():
+        assert vars_["wslab_max_connections"] >= wanted
+        assert vars_["nginx_websocket_connections_per_client"] >= wanted
+        assert vars_["wslab_lab_cpuset"] != bench.CLIENT_CORE

@@ -88,7 +88,7 @@ def load_provenance(directory: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ formatting
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A Markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -156,7 +156,7 @@ def render_layouts(layouts: dict[str, dict[str, Any]]) -> str:
         units.append("`nginx`")
         routes = "; ".join(_route_text(route) for route in layout["routes"])
         rows.append([_layout_link(name), layout["summary"], "<br>".join(units), routes])
-    return _table(["layout", "what a request goes through", "units", "nginx routes"], rows)
+    return markdown_table(["layout", "what a request goes through", "units", "nginx routes"], rows)
 
 
 def _answered_by(websocket: dict[str, Any]) -> str:
@@ -183,7 +183,7 @@ def render_matrix(layouts: dict[str, dict[str, Any]]) -> str:
         ])
     headers = ["layout", "HTTP", "WebSocket (ws:// and wss://)", "handshake", "socket", "broadcast across processes",
                "close code on restart", "server addressed directly"]
-    return _table(headers, rows)
+    return markdown_table(headers, rows)
 
 
 # ------------------------------------------------------------------ blocks from the findings
@@ -230,7 +230,7 @@ def render_restart(layouts: dict[str, dict[str, Any]], found: Findings) -> str:
 
     headers = ["layout", "suite", "unit", "close code seen", "the layout's claim", "`systemctl restart` took",
                "first new socket, from the restart", "first new socket after `kill -9`"]
-    return _table(headers, _rows_by_layout(layouts, found["operations"], "restart", row, len(headers)))
+    return markdown_table(headers, _rows_by_layout(layouts, found["operations"], "restart", row, len(headers)))
 
 
 def render_idle(layouts: dict[str, dict[str, Any]], found: Findings) -> str:
@@ -243,7 +243,7 @@ def render_idle(layouts: dict[str, dict[str, Any]], found: Findings) -> str:
 
     headers = ["layout", "suite", "unit (pings off)", "nginx `proxy_read_timeout`", "socket closed after",
                "close code"]
-    return _table(headers, _rows_by_layout(layouts, found["operations"], "idle_without_pings", row, len(headers)))
+    return markdown_table(headers, _rows_by_layout(layouts, found["operations"], "idle_without_pings", row, len(headers)))
 
 
 def render_capacity_limits(found: Findings) -> str:
@@ -259,7 +259,7 @@ def render_capacity_limits(found: Findings) -> str:
             for (suite, *values), names in sorted(groups.items())]
     headers = ["suite", "layouts", "`wslab_max_connections`", "nginx `worker_connections`", "nginx open files",
                "nginx workers"]
-    return _table(headers, rows)
+    return markdown_table(headers, rows)
 
 
 def _measured_or_not(layouts: dict[str, dict[str, Any]], measured: set[str]) -> str:
@@ -283,7 +283,7 @@ def render_capacity_load(layouts: dict[str, dict[str, Any]], found: Findings) ->
         ])
     headers = ["layout", "suite", "opened and echoed", "time to open", "held idle", "echoing after the hold",
                "sockets per nginx worker", "CPU of the host (container)"]
-    return _table(headers, rows) + _measured_or_not(layouts, measured)
+    return markdown_table(headers, rows) + _measured_or_not(layouts, measured)
 
 
 def _log_kinds(kinds: dict[str, int]) -> str:
@@ -317,7 +317,7 @@ def render_capacity_stock(layouts: dict[str, dict[str, Any]], found: Findings) -
         ])
     headers = ["layout", "suite", "nginx workers", "open sockets at the first refusal", "open when every worker was full",
                "what refused clients got", "probe verdict", "nginx error log"]
-    return _table(headers, rows) + _measured_or_not(layouts, measured)
+    return markdown_table(headers, rows) + _measured_or_not(layouts, measured)
 
 
 def render_hardening(layouts: dict[str, dict[str, Any]], found: Findings, suites: Sequence[str]) -> str:
@@ -334,7 +334,7 @@ def render_hardening(layouts: dict[str, dict[str, Any]], found: Findings, suites
             redis = exposure.get("redis-server")
             rows.append([_layout_link(name), suite, apps, f"{exposure['nginx']:.1f}",
                          NONE if redis is None else f"{redis:.1f}"])
-    return _table(["layout", "suite", "app server units", "nginx", "redis-server"], rows)
+    return markdown_table(["layout", "suite", "app server units", "nginx", "redis-server"], rows)
 
 
 # ------------------------------------------------------------------ the runbook
