@@ -139,9 +139,6 @@ def test_the_skeleton_writes_each_servers_unit(server, layout, bind, listens):
     assert f"\nExecStart={facts['wslab_app_root']}/venv/bin/{server} \\\n" in unit
     assert "\nLimitNOFILE=3024\n" in unit
     assert ("\nRuntimeDirectory=wslab-daphne\n" in unit) == bind.startswith("unix:")
-    # The socket's directory: the service's user and nginx's group only.
-    shared = f"\nRuntimeDirectoryMode=0750\nExecStartPre=+/bin/chgrp {facts['wslab_proxy_group']} /run/wslab-daphne\n"
-    assert (shared in unit) == bind.startswith("unix:")
     # The sandbox every server shares.
     for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=",
                  f"ReadWritePaths={facts['wslab_app_state_dir']}"):

@@ -87,22 +87,3 @@ def test_redis_stays_within_its_exposure(layout, exposure):
     if not _uses_redis(layout):
         pytest.skip("this layout runs no Redis")
     assert exposure["redis-server"] <= REDIS_MAX_EXPOSURE
-
-
-_CONNECT_AS = "runuser -u {user} -- python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"{path}\")'"
-
-
-def test_a_unix_socket_is_reachable_only_by_its_server_and_nginxs_group(host, layout, role_vars, wslab_vars):
-    binds = {server: role_vars(server)[f"{server}_bind"] for server in layout["servers"]}
-    unix = {server: bind.removeprefix("unix:") for server, bind in binds.items() if bind.startswith("unix:")}
-    if not unix:
-        pytest.skip(f"every server of the layout listens on TCP: {binds}")
-    group = wslab_vars["wslab_proxy_group"]
-    for server, path in unix.items():
-        directory = host.file(path.rsplit("/", 1)[0])
-        assert (directory.user, directory.group, directory.mode) == (wslab_vars["wslab_app_user"], group, 0o750), server
-        assert host.file(path).is_socket
-        # nginx's user gets in; any other gets no further than the directory.
-        assert host.run(_CONNECT_AS.format(user="www-data", path=path)).rc == 0
-        other = host.run(_CONNECT_AS.format(user="nobody", path=path))
-        assert other.rc != 0 and "PermissionError" in other.stderr, other.stderr
