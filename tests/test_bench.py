@@ -174,6 +174,7 @@ def _run(directory: Path, **overrides) -> Path:
         (directory / f"{layout}.json").write_text(json.dumps(record))
     (directory / "run.json").write_text(json.dumps({
         "date": "2026-11-28", "commit": "abc1234", "suite": "bookworm", "quick": False, "seconds": 600,
+        "reference_loop_s": [0.2, 0.34],
         "layouts": list(bench.LAYOUTS), "plan": {**vars(bench.FULL)},
         "machine": {"cores": 2, "cpu": "Test CPU", "arch": "x86_64", "memory_gib": 24},
     }))
@@ -184,6 +185,7 @@ def test_the_report_says_what_was_measured(tmp_path):
     blocks = benchreport.render_blocks(_run(tmp_path, uvicorn={"handshakes_per_s": 1600.0}))
     assert "at commit `abc1234`, a full run" in blocks["bench-provenance"]
     assert "10,000 sockets held 60 s" in blocks["bench-provenance"]
+    assert "a fixed Python loop took 0.20 s, then 0.34 s" in blocks["bench-provenance"]
     # nginx's cost: 1000 through it against 1250 straight at the server.
     assert "| 20% |" in blocks["bench-http"]
     assert "1,000 (900–1,100)" in blocks["bench-http"]
@@ -191,6 +193,22 @@ def test_the_report_says_what_was_measured(tmp_path):
     assert "| Handshakes/s while ramping | 800 | 1,600 | Uvicorn, 2.00× |" in blocks["bench-daphne-vs-uvicorn"]
     # The restart codes come from the layouts the suite tests them against.
     assert "| 1006 | 1012 |" in blocks["bench-daphne-vs-uvicorn"]
+
+
+def test_an_http_difference_within_the_spread_of_the_runs_has_no_winner(tmp_path):
+    run = _run(tmp_path)
+    record = json.loads((run / "uvicorn.json").read_text())
+    record["http"]["paths"]["/healthz"]["app"] = {**record["http"]["paths"]["/healthz"]["app"],
+                                                  "requests_per_s": 1300.0, "requests_per_s_min": 1200.0,
+                                                  "requests_per_s_max": 1400.0}
+    (run / "uvicorn.json").write_text(json.dumps(record))
+    table = benchreport.render_blocks(run)["bench-daphne-vs-uvicorn"]
+    # Daphne 1,250 (900 to 1,100 for its own spread in the fixture) against 1,300 (1,200 to 1,400): apart.
+    assert "no clear winner" not in table.split("\n")[2]
+    record["http"]["paths"]["/healthz"]["app"]["requests_per_s_min"] = 1000.0
+    (run / "uvicorn.json").write_text(json.dumps(record))
+    table = benchreport.render_blocks(run)["bench-daphne-vs-uvicorn"]
+    assert "no clear winner: the spreads of the runs overlap (medians: Uvicorn, 1.04×)" in table.split("\n")[2]
 
 
 def test_errors_under_load_are_shown_not_hidden(tmp_path):

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from wslab.layout import load_layout
 from wslab.roles import raw_defaults
+from wslab.scenarios import reference_loop_s
 
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "inventories" / "bench"
@@ -54,6 +55,7 @@ HTTP_PATHS = ("/healthz", "/")
 # Every command below ends by itself; these bound how long it may try.
 DEPLOY_TIMEOUT_S = 1800
 CLIENT_SLACK_S = 900
+RESTART_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True)
@@ -208,8 +210,26 @@ def http_phase(layout: str, pid: int, plan: Plan) -> dict:
     return results
 
 
+def fresh_start(name: str, units: Sequence[str]) -> None:
+    """Restart UNITS in the container and wait until nginx answers /healthz
+    again: memory per socket is then measured from a server that has held no
+    socket yet (Python keeps what an earlier run made it allocate)."""
+    subprocess.run(["docker", "exec", name, "systemctl", "restart", *units], check=True, timeout=120)
+    deadline = time.monotonic() + RESTART_TIMEOUT_S
+    while subprocess.run(
+        ["docker", "exec", name, "python3", "-c",
+         "import urllib.request; urllib.request.urlopen('http://127.0.0.1/healthz', timeout=5)"],
+        capture_output=True, timeout=60,
+    ).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name}: /healthz did not answer within {RESTART_TIMEOUT_S:.0f} s of the restart")
+        time.sleep(0.5)
+
+
 def sockets_phase(layout: str, pid: int, name: str, plan: Plan) -> dict:
     server = load_layout(layout)["expect"]["websocket"]["server"]
+    say(f"{layout}: restarting nginx and wslab-{server}, so that memory is measured from fresh processes")
+    fresh_start(name, ["nginx", f"wslab-{server}"])
     groups = pid_groups(processes(name), server)
     if not groups["nginx"] or not groups["app"]:
         raise RuntimeError(f"{name}: no nginx worker or no {server} process to measure: {groups}")
@@ -293,6 +313,9 @@ def run(layouts: Sequence[str], plan: Plan, quick: bool) -> dict:
         "plan": asdict(plan),
         "layouts": list(layouts),
     }
+    # The machine's own speed drifts from minute to minute (see README,
+    # Timings): a fixed loop timed at both ends lets a reader weigh the figures.
+    provenance["reference_loop_s"] = [round(reference_loop_s(), 3)]
     started = time.monotonic()
     for layout in layouts:
         name = CONTAINER.format(layout=layout)
@@ -303,6 +326,7 @@ def run(layouts: Sequence[str], plan: Plan, quick: bool) -> dict:
             record["sockets"] = sockets_phase(layout, pid, name, plan)
         (OUT / f"{layout}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     provenance["seconds"] = round(time.monotonic() - started)
+    provenance["reference_loop_s"].append(round(reference_loop_s(), 3))
     (OUT / "run.json").write_text(json.dumps(provenance, indent=1, sort_keys=True) + "\n")
     say(f"measured {len(layouts)} layouts in {provenance['seconds']} s; results in {OUT.relative_to(ROOT)}/")
     return provenance

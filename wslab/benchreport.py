@@ -89,6 +89,13 @@ def _processes(layout: str, server: str) -> int:
 # ---------------------------------------------------------------- blocks
 
 
+def _speed(provenance: dict[str, Any]) -> str:
+    loop = provenance.get("reference_loop_s")
+    if not loop:
+        return ""
+    return f"; a fixed Python loop took {' s, then '.join(f'{s:.2f}' for s in loop)} s (the machine's speed, lower is faster)"
+
+
 def render_provenance(provenance: dict[str, Any]) -> str:
     plan = provenance["plan"]
     cpu = provenance["machine"]
@@ -99,7 +106,7 @@ def render_provenance(provenance: dict[str, Any]) -> str:
         f" {plan['runs']} wrk run(s) of {plan['http_seconds']} s with {plan['http_connections']} connections"
         f" per figure; {plan['sockets']:,} sockets held {plan['hold_s']:.0f} s; echo on"
         f" {plan['echo_sockets']:,} sockets at {plan['echo_rate']:.0f} messages/s for {plan['echo_seconds']:.0f} s;"
-        f" {provenance['seconds']} s of measuring. Rendered from `docs/bench/` by `make bench`.*\n"
+        f" {provenance['seconds']} s of measuring{_speed(provenance)}. Rendered from `docs/bench/` by `make bench`.*\n"
     )
 
 
@@ -151,6 +158,11 @@ def render_sockets(records: Records) -> str:
     return markdown_table(headers, rows)
 
 
+def spreads_overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two HTTP figures' ranges of runs (min to max requests/s) overlap."""
+    return a["requests_per_s_min"] <= b["requests_per_s_max"] and b["requests_per_s_min"] <= a["requests_per_s_max"]
+
+
 def _ratio_verdict(name_a: str, a: float | None, name_b: str, b: float | None, higher_is_better: bool = True) -> str:
     if a is None or b is None or not a or not b:
         return "not measured"
@@ -169,13 +181,13 @@ def render_daphne_vs_uvicorn(records: Records) -> str:
         return "Not measured in this run: it needs both the `daphne` and the `uvicorn` layouts.\n"
     rows = []
 
-    def http(record: dict[str, Any], path: str, target: str) -> float:
-        return record["http"]["paths"][path][target]["requests_per_s"]
-
     for path, target, label in (("/healthz", "app", "HTTP req/s, `/healthz` straight at the server"),
                                 ("/", "nginx", "HTTP req/s, `/` (a template) through nginx")):
-        a, b = http(daphne, path, target), http(uvicorn, path, target)
-        rows.append([label, _num(a), _num(b), _ratio_verdict("Uvicorn", b, "Daphne", a)])
+        a, b = daphne["http"]["paths"][path][target], uvicorn["http"]["paths"][path][target]
+        verdict = _ratio_verdict("Uvicorn", b["requests_per_s"], "Daphne", a["requests_per_s"])
+        if spreads_overlap(a, b):
+            verdict = f"no clear winner: the spreads of the runs overlap (medians: {verdict})"
+        rows.append([label, _rate(a), _rate(b), verdict])
     ds, us = daphne.get("sockets"), uvicorn.get("sockets")
     if ds and us:
         rows.append(["WebSockets held through nginx (dropped while held)",
