@@ -161,8 +161,10 @@
     socket.addEventListener("close", function (event) {
       var reason = event.reason ? ", " + event.reason : "";
       closeCodeEl.textContent = String(event.code) + (event.reason ? " (" + event.reason + ")" : "");
-      // No socket now: the next one's welcome names its holder again.
-      socketServerEl.textContent = "none";
+      if (opened) {
+        // No socket now: the next one's welcome names its holder again.
+        socketServerEl.textContent = "none";
+      }
       setStatus("closed", "closed (code " + event.code + reason + ")");
       log("info", "closed with code " + event.code + reason +
           "; retrying in " + (delay / 1000) + " s");
