@@ -4,20 +4,15 @@ committed run (never stale)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.bare_daphne import AppServer, free_port
 from wslab import bench, benchclient, benchreport
 
-ROOT = Path(__file__).resolve().parent.parent
 
 WRK_OUTPUT = """Running 8s test @ http://127.0.0.1/healthz
   1 threads and 32 connections
@@ -92,38 +87,15 @@ def test_plans_stay_within_the_clients_bounds():
 # ------------------------------------------------------------------ the client, for real
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def daphne(tmp_path):
     """The sample app under a bare Daphne on 127.0.0.1; yields (port, pid)."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WSLAB_", "PYTHON"))}
-    env.update(DJANGO_SETTINGS_MODULE="labsite.settings", DJANGO_SECRET_KEY="bench-test-key-not-a-secret",
-               DJANGO_DATABASE_PATH=str(tmp_path / "db.sqlite3"), WSLAB_SERVER="daphne",
-               PYTHONPATH=str(ROOT / "sample_app"), PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "labsite.asgi:application"],
-        cwd=ROOT / "sample_app", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server = AppServer(tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "daphne did not start"
-                time.sleep(0.1)
-        yield port, proc.pid
+        asyncio.run(server.start())
+        yield server.port, server.proc.pid
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
+        server.cleanup()
 
 
 def test_the_client_opens_holds_and_echoes_through_a_real_server(daphne, capsys):
@@ -146,7 +118,7 @@ def test_the_client_opens_holds_and_echoes_through_a_real_server(daphne, capsys)
 
 
 def test_failures_are_counted_by_kind_not_raised(capsys):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     assert benchclient.main(["--url", f"ws://127.0.0.1:{port}/ws/echo/", "--sockets", "3", "--hold", "0"]) == 0
     result = json.loads(capsys.readouterr().out.splitlines()[-1])["result"]
     assert result["opened"] == 0 and result["failures"] == {"ConnectionRefusedError": 3}

@@ -82,8 +82,14 @@ def test_bench_containers_are_apart_from_the_labs_and_hold_the_benchmarks_socket
         return {v[key] for v in hosts.values() for key in ("wslab_lab_port", "wslab_lab_tls_port")}
 
     assert not ports(lab) & ports(bench_hosts) and len(ports(bench_hosts)) == 2 * len(bench_hosts)
+    # Every limit on the path holds the benchmark's sockets, nginx's over its
+    # workers (each socket is two connections, and two open files, of one).
     wanted = bench.FULL.sockets + bench.FULL.echo_sockets
     for vars_ in bench_hosts.values():
-        assert vars_["wslab_max_connections"] >= wanted
+        workers = int(vars_["nginx_worker_processes"])
+        assert workers * int(vars_["nginx_worker_connections"]) >= 2 * wanted
+        assert int(vars_["nginx_limit_nofile"]) >= int(vars_["nginx_worker_connections"])
+        for server in ("gunicorn", "daphne", "uvicorn"):
+            assert int(vars_[f"{server}_limit_nofile"]) >= wanted + 64, server
         assert vars_["nginx_websocket_connections_per_client"] >= wanted
         assert vars_["wslab_lab_cpuset"] != bench.CLIENT_CORE

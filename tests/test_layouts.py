@@ -138,7 +138,7 @@ def test_gunicorn_asgi_needs_an_asgi_worker_class():
         ("127.0.0.1:8001", True),
         ("[::1]:8001", True),
         ("unix:/run/wslab-daphne/daphne.sock", True),
-        ("unix:/tmp/daphne.sock", False),  # not under /run/<dir>/: no RuntimeDirectory
+        ("unix:/tmp/daphne.sock", False),  # not under /run/<dir>/: a socket lives in /run
         ("127.0.0.1", False),
         ("127.0.0.1:99999", False),
         (8001, False),

@@ -126,8 +126,13 @@ def test_the_skeletons_defaults_are_its_documented_inputs():
     ("server", "layout", "bind", "listens"),
     [
         ("gunicorn", "wsgi", "127.0.0.1:8000", "--bind 127.0.0.1:8000"),
-        ("daphne", "daphne", "unix:/run/wslab-daphne/daphne.sock", "-u /run/wslab-daphne/daphne.sock"),
+        ("daphne", "daphne", "127.0.0.1:8001", "-b 127.0.0.1 -p 8001"),
         ("uvicorn", "uvicorn", "[::1]:8002", "--host ::1 --port 8002"),
+        # A unix socket comes from systemd: Gunicorn finds it in LISTEN_FDS by
+        # itself, Daphne and Uvicorn are told to take descriptor 3.
+        ("gunicorn", "wsgi", "unix:/run/wslab-gunicorn/gunicorn.sock", "--bind unix:/run/wslab-gunicorn/gunicorn.sock"),
+        ("daphne", "daphne", "unix:/run/wslab-daphne/daphne.sock", "-e systemd:domain=UNIX:index=0"),
+        ("uvicorn", "uvicorn", "unix:/run/wslab-uvicorn/uvicorn.sock", "--fd 3"),
     ],
 )
 def test_the_skeleton_writes_each_servers_unit(server, layout, bind, listens):
@@ -138,14 +143,30 @@ def test_the_skeleton_writes_each_servers_unit(server, layout, bind, listens):
     facts = raw_defaults("wslab")
     assert f"\nExecStart={facts['wslab_app_root']}/venv/bin/{server} \\\n" in unit
     assert "\nLimitNOFILE=3024\n" in unit
-    assert ("\nRuntimeDirectory=wslab-daphne\n" in unit) == bind.startswith("unix:")
+    assert (f"\nRequires=wslab-{server}.socket\n" in unit) == bind.startswith("unix:")
+    assert "RuntimeDirectory" not in unit
     # The sandbox every server shares.
     for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet=",
                  f"ReadWritePaths={facts['wslab_app_state_dir']}"):
         assert f"\n{line}\n" in unit, line
 
 
-@pytest.mark.parametrize("entry_point", ["unit", "service"])
+@pytest.mark.parametrize("server", ["gunicorn", "daphne", "uvicorn"])
+def test_a_unix_bind_gets_a_socket_unit_only_the_app_and_nginx_may_use(server):
+    path = f"/run/wslab-{server}/{server}.sock"
+    binds = {"gunicorn": "127.0.0.1:8000", "daphne": "127.0.0.1:8001", "uvicorn": "127.0.0.1:8002", server: f"unix:{path}"}
+    socket_unit = app_server_unit(server, wslab_app_binds=binds, kind="socket")
+    facts = raw_defaults("wslab")
+    for line in (f"ListenStream={path}", f"SocketUser={facts['wslab_app_user']}",
+                 f"SocketGroup={facts['wslab_proxy_user']}", "SocketMode=0660",
+                 f"PartOf=wslab-{server}.service"):
+        assert f"\n{line}\n" in socket_unit, line
+    # Its directory, made at every boot, admits the same two only.
+    tmpfiles = app_server_unit(server, wslab_app_binds=binds, kind="tmpfiles")
+    assert f"\nd /run/wslab-{server} 0750 {facts['wslab_app_user']} {facts['wslab_proxy_user']} -\n" in tmpfiles
+
+
+@pytest.mark.parametrize("entry_point", ["unit", "service", "preflight"])
 @pytest.mark.parametrize(
     ("server", "layout"),
     [(server, layout) for layout in layout_names() for server in load_layout(layout)["servers"]],
@@ -158,11 +179,15 @@ def test_each_server_hands_the_skeleton_inputs_its_argument_specs_accept(server,
 
     spec = yaml.safe_load((ROLES_DIR / "app_server/meta/argument_specs.yml").read_text())["argument_specs"]
     options = spec[entry_point]["options"]
-    inputs = app_server_inputs(server, layout=layout)
+    inputs = app_server_inputs(server, layout=layout, tasks_from=entry_point)
     result = ArgumentSpecValidator(options).validate({name: inputs[name] for name in options if name in inputs})
     assert not result.error_messages, result.error_messages
     required = {name for name, option in options.items() if option.get("required")}
     assert required <= set(inputs), required - set(inputs)
+    # What the preflight checks is what the unit gets.
+    unit = app_server_inputs(server, layout=layout)
+    assert {name: value for name, value in inputs.items() if name in unit} == {
+        name: unit[name] for name in inputs if name in unit}
 
 
 def test_https_only_and_hsts_reach_the_apps_env_file():

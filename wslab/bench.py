@@ -39,6 +39,7 @@ from pathlib import Path
 
 from wslab.layout import load_layout
 from wslab.roles import raw_defaults
+from wslab.runbook import git_commit
 from wslab.scenarios import reference_loop_s
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,10 +276,6 @@ def sockets_phase(layout: str, pid: int, name: str, plan: Plan) -> dict:
 # ---------------------------------------------------------------- run
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
-
 def machine() -> dict:
     model = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -306,7 +303,7 @@ def run(layouts: Sequence[str], plan: Plan, quick: bool) -> dict:
         stale.unlink()
     provenance = {
         "date": datetime.date.today().isoformat(),
-        "commit": _git("rev-parse", "--short", "HEAD"),
+        "commit": git_commit(),
         "machine": machine(),
         "suite": "bookworm",
         "quick": quick,

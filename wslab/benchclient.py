@@ -108,11 +108,10 @@ async def _open(url: str, origin: str) -> ClientConnection:
     )
 
 
-async def _open_many(
-    url: str, origin: str, count: int, phase: str
-) -> tuple[list[ClientConnection], collections.Counter[str], list[float], float]:
-    """Open COUNT sockets, RAMP_CONCURRENCY handshakes at a time: (open
-    sockets, failures by kind, connect times in ms, seconds taken)."""
+async def _ramp(url: str, origin: str, count: int, result: SocketsResult) -> list[ClientConnection]:
+    """Open COUNT sockets, RAMP_CONCURRENCY handshakes at a time, and fill
+    RESULT's ramp figures (opened, failures by kind, handshakes/s, connect
+    percentiles, the extensions the server agreed to)."""
     opened: list[ClientConnection] = []
     failures: collections.Counter[str] = collections.Counter()
     connect_ms: list[float] = []
@@ -134,14 +133,10 @@ async def _open_many(
         now = time.monotonic()
         if now - last_report >= PROGRESS_EVERY_S:
             last_report = now
-            _progress(phase=phase, opened=len(opened), failed=sum(failures.values()), seconds=round(now - started, 1))
+            _progress(phase="ramp", opened=len(opened), failed=sum(failures.values()), seconds=round(now - started, 1))
 
     await asyncio.wait_for(asyncio.gather(*(one() for _ in range(count))), PHASE_TIMEOUT_S)
-    return opened, failures, connect_ms, time.monotonic() - started
-
-
-async def _ramp(url: str, origin: str, count: int, result: SocketsResult) -> list[ClientConnection]:
-    opened, failures, connect_ms, seconds = await _open_many(url, origin, count, "ramp")
+    seconds = time.monotonic() - started
     result.ramp_s = round(seconds, 2)
     result.opened = len(opened)
     result.failures = dict(failures)

@@ -217,7 +217,10 @@ def render_daphne_vs_uvicorn(records: Records) -> str:
 
 
 def render_blocks(directory: Path) -> dict[str, str]:
-    provenance, records = load(directory)
+    return _blocks(*load(directory))
+
+
+def _blocks(provenance: dict[str, Any], records: Records) -> dict[str, str]:
     return {
         "bench-provenance": render_provenance(provenance),
         "bench-http": render_http(records),
@@ -229,14 +232,16 @@ def render_blocks(directory: Path) -> dict[str, str]:
 # ---------------------------------------------------------------- plots
 
 
-def plot(directory: Path) -> list[Path]:
-    """Draw http.png and sockets.png into DIRECTORY from its run."""
+def plot(directory: Path, records: Records | None = None) -> list[Path]:
+    """Draw http.png and sockets.png into DIRECTORY from its run (RECORDS,
+    when the caller has loaded them already)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    _, records = load(directory)
+    if records is None:
+        _, records = load(directory)
     written = []
     layouts = list(records)
     fig, axes = pyplot.subplots(1, len(bench.HTTP_PATHS), figsize=(10, 4), sharey=True)
@@ -282,20 +287,28 @@ def stale_blocks(markdown: Path = BENCH_MD, directory: Path = DOCS_BENCH_DIR) ->
     return sorted(name for name in present.keys() | wanted.keys() if present.get(name) != wanted.get(name))
 
 
+def _report(directory: Path, markdown: Path, named: Path) -> str:
+    """MARKDOWN rendered from DIRECTORY's run, whose plots are drawn there too
+    (NAMED is the folder the user knows it by)."""
+    if not (directory / RUN).exists():
+        raise ValueError(f"no run in {named} (make bench first)")
+    provenance, records = load(directory)
+    rendered = splice(markdown.read_text(), _blocks(provenance, records))
+    plot(directory, records)
+    return rendered
+
+
 def update(build: Path = bench.OUT, directory: Path = DOCS_BENCH_DIR, markdown: Path = BENCH_MD) -> None:
     """Replace DIRECTORY's run with BUILD's, draw its plots and render MARKDOWN's blocks.
 
     Raises ValueError, changing nothing, when BUILD holds no run or MARKDOWN
     lacks a block's markers.
     """
-    if not (build / RUN).exists():
-        raise ValueError(f"no run in {build} (make bench first)")
     with tempfile.TemporaryDirectory() as staging:
         staged = Path(staging)
         for source in build.glob("*.json"):
             shutil.copyfile(source, staged / source.name)
-        rendered = splice(markdown.read_text(), render_blocks(staged))
-        plot(staged)
+        rendered = _report(staged, markdown, named=build)
         directory.mkdir(parents=True, exist_ok=True)
         for old in [*directory.glob("*.json"), *directory.glob("*.png")]:
             old.unlink()
@@ -306,11 +319,8 @@ def update(build: Path = bench.OUT, directory: Path = DOCS_BENCH_DIR, markdown: 
 
 def render_build(build: Path = bench.OUT, markdown: Path = BENCH_MD) -> Path:
     """A quick run's report, in BUILD beside its results: docs/ untouched."""
-    if not (build / RUN).exists():
-        raise ValueError(f"no run in {build} (make bench first)")
     out = build / markdown.name
-    out.write_text(splice(markdown.read_text(), render_blocks(build)))
-    plot(build)
+    out.write_text(_report(build, markdown, named=build))
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
@@ -117,6 +118,24 @@ class EchoPage:
 def texts(state: dict[str, Any], kind: str) -> list[str]:
     """The log entries of one kind (sent, received, info), without their time."""
     return [entry["text"] for entry in state["log"] if entry["kind"] == kind]
+
+
+# What app.js logs for each close: the code, the reason if any, the delay
+# before its next attempt.
+_CLOSED = re.compile(r"closed with code (\d+)(?:, (.*))?; retrying in ([\d.]+) s$")
+
+
+@dataclass
+class Closed:
+    code: int
+    reason: str | None
+    retry_s: float
+
+
+def closes(state: dict[str, Any]) -> list[Closed]:
+    """Every close the page logged, oldest first."""
+    matches = (_CLOSED.search(text) for text in texts(state, "info"))
+    return [Closed(int(m[1]), m[2], float(m[3])) for m in matches if m]
 
 
 def connected(state: dict[str, Any]) -> bool:

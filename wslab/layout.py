@@ -70,7 +70,7 @@ def bind_errors(bind: Any, server: str) -> list[str]:
         return []
     return [
         f"wslab_app_binds.{server} is {bind!r}: use HOST:PORT (e.g. 127.0.0.1:8001) "
-        "or unix:/run/DIR/NAME.sock (DIR becomes the unit's RuntimeDirectory)"
+        "or unix:/run/DIR/NAME.sock (systemd creates it, 0660, for nginx's group only)"
     ]
 
 

@@ -126,21 +126,37 @@ def role_defaults(role: str, layout: str | None = None, **facts: Any) -> dict[st
 def _with_app_server_inputs(server: str, layout: str | None, facts: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     """The server role's variables with what its tasks/main.yml passes
     roles/app_server rendered into them, and the names of those inputs."""
-    inputs = yaml.safe_load((ROLES_DIR / server / "tasks" / "main.yml").read_text())[0]["vars"]
+    inputs = _app_server_include(server, "unit")["vars"]
     return _render_into(_role_context(server, layout, facts), inputs), set(inputs)
 
 
-def app_server_inputs(server: str, layout: str | None = None, **facts: Any) -> dict[str, Any]:
+def _app_server_include(server: str, tasks_from: str) -> dict[str, Any]:
+    """The task of a server role that includes roles/app_server's TASKS_FROM
+    (unit and service in tasks/main.yml, preflight in tasks/preflight.yml)."""
+    tasks_file = "preflight.yml" if tasks_from == "preflight" else "main.yml"
+    tasks = yaml.safe_load((ROLES_DIR / server / "tasks" / tasks_file).read_text())
+    for task in tasks:
+        include = task.get("ansible.builtin.include_role") or {}
+        if (include.get("name"), include.get("tasks_from")) == ("app_server", tasks_from):
+            return task
+    raise LookupError(f"roles/{server}/tasks/{tasks_file} includes no app_server tasks_from {tasks_from}")
+
+
+def app_server_inputs(server: str, layout: str | None = None, tasks_from: str = "unit", **facts: Any) -> dict[str, Any]:
     """What a server role (gunicorn, daphne, uvicorn) passes roles/app_server
-    (its tasks/main.yml), rendered from the role's variables."""
+    for TASKS_FROM, rendered from the role's variables."""
     context, inputs = _with_app_server_inputs(server, layout, facts)
+    if tasks_from == "preflight":
+        inputs = _app_server_include(server, tasks_from)["vars"]
+        context = _render_into(context, inputs)
     return {name: context[name] for name in inputs}
 
 
-def app_server_unit(server: str, layout: str | None = None, **facts: Any) -> str:
+def app_server_unit(server: str, layout: str | None = None, kind: str = "service", **facts: Any) -> str:
     """The systemd unit roles/app_server writes for a server role (gunicorn,
     daphne, uvicorn), from the inputs the role's tasks/main.yml passes it,
-    rendered from the role's variables."""
+    rendered from the role's variables: its .service, or for a unix bind
+    (kind) the .socket and the tmpfiles.d entry of the socket's directory."""
     skeleton, inputs = _with_app_server_inputs(server, layout, facts)
     # The skeleton's own defaults and helpers, but not what a run registers.
     registered = {"_app_server_unit_changed", "_app_server_previewing_unit"}
@@ -153,6 +169,9 @@ def app_server_unit(server: str, layout: str | None = None, **facts: Any) -> str
         keep_trailing_newline=True,
     )
     text.filters["comment"] = _comment
-    return text.get_template("etc/systemd/system/app-server.service.j2").render(
+    template = {"service": "etc/systemd/system/app-server.service.j2",
+                "socket": "etc/systemd/system/app-server.socket.j2",
+                "tmpfiles": "etc/tmpfiles.d/app-server.conf.j2"}[kind]
+    return text.get_template(template).render(
         {**skeleton, "ansible_managed": "Ansible managed"}
     )

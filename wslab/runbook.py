@@ -386,7 +386,7 @@ def stale_blocks(runbook: Path = RUNBOOK_PATH, findings_dir: Path = DOCS_FINDING
 # ------------------------------------------------------------------ update
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     """HEAD's short hash, with -dirty when tracked files have changes."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(PROJECT_DIR), *args], capture_output=True, text=True,
@@ -398,7 +398,7 @@ def _git_commit() -> str:
 def machine_provenance(suites: Iterable[str]) -> dict[str, Any]:
     """Provenance of findings copied now, on this machine: commit, date (UTC), suites, cores, architecture."""
     return {
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
         "suites": sorted(set(suites)),
         "nproc": len(os.sched_getaffinity(0)),

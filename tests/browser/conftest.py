@@ -1,187 +1,25 @@
-"""The sample app under Daphne on 127.0.0.1, for the echo page's browser test.
-
-``app_server`` gives a test a Daphne it can stop and start again on the same
-port, the way a restart looks to a browser (the browser itself comes from
-wslab.browser). Every wait is bounded; every process started here is stopped
-and every temporary folder removed afterwards.
+"""The echo page's browser test runs against a bare Daphne on 127.0.0.1
+(tests/bare_daphne.py) serving browser_asgi, the sample app with this
+folder's additions. The browser itself comes from wslab.browser.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-HOST = "127.0.0.1"
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_APP = REPO / "sample_app"
+from tests.bare_daphne import AppServer
+
 HERE = Path(__file__).resolve().parent
-
-# What the page is told it is deployed as: a bare Daphne, no layout of the lab's.
-LAYOUT = "bare-daphne"
-
-START_TIMEOUT = 60.0  # bounds that hold on a busy machine; a passing run waits only as long as it takes
-STOP_TIMEOUT = 30.0
-
-
-def _stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Stop a process started in its own session, and its children, by group id."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(STOP_TIMEOUT)
-    except ProcessLookupError:
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _daphne() -> str:
-    beside_python = Path(sys.executable).parent / "daphne"
-    if beside_python.exists():
-        return str(beside_python)
-    found = shutil.which("daphne")
-    if found is None:
-        pytest.fail("daphne is not installed in the test venv")
-    return found
-
-
-def _app_env(tmp: Path) -> dict[str, str]:
-    # The deployed configuration interface (labsite/settings.py), and nothing
-    # inherited: pytest-django has set DJANGO_SETTINGS_MODULE to the test
-    # settings in this process.
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "WSLAB_", "REDIS_", "PYTHON"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="labsite.settings",
-        DJANGO_SECRET_KEY="django-insecure-wslab-browser-test-key-not-a-secret",
-        DJANGO_DEBUG="0",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DJANGO_DATABASE_PATH=str(tmp / "db.sqlite3"),
-        WSLAB_SERVER="daphne",
-        WSLAB_LAYOUT=LAYOUT,
-        PYTHONPATH=os.pathsep.join([str(SAMPLE_APP), str(HERE)]),
-        PYTHONDONTWRITEBYTECODE="1",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-class AppServer:
-    """The sample app under Daphne on one fixed port, stoppable and restartable."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}/"
-        self.tmp = tmp
-        self.log_path = tmp / "daphne.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def _spawn(self) -> None:
-        self.starts += 1
-        with self.log_path.open("ab") as log:
-            log.write(f"--- start {self.starts} ---\n".encode())
-            log.flush()
-            self.proc = subprocess.Popen(
-                [
-                    _daphne(),
-                    "-b",
-                    HOST,
-                    "-p",
-                    str(self.port),
-                    "browser_asgi:application",
-                ],
-                cwd=SAMPLE_APP,
-                env=_app_env(self.tmp),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    async def _answers(self) -> bool:
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(HOST, self.port), 1.0
-            )
-        except (OSError, TimeoutError):
-            return False
-        try:
-            writer.write(
-                f"GET /healthz HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
-                "Connection: close\r\n\r\n".encode()
-            )
-            await writer.drain()
-            status = await asyncio.wait_for(reader.readline(), 2.0)
-            return status.startswith(b"HTTP/1.1 200")
-        except (OSError, TimeoutError):
-            return False
-        finally:
-            writer.close()
-
-    async def start(self) -> float:
-        """Start Daphne; return the monotonic time it started answering /healthz."""
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self._spawn()
-        assert self.proc is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        while not await self._answers():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"daphne did not start on port {self.port} "
-                    f"(exit {self.proc.poll()}):\n{self.log()}"
-                )
-            await asyncio.sleep(0.05)
-        return time.monotonic()
-
-    async def stop(self) -> int:
-        """Terminate Daphne (SIGTERM, as systemd stops it); return its exit code."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while self.proc.poll() is None:
-            if time.monotonic() > deadline:
-                _stop_group(self.proc, signal.SIGKILL)
-                raise RuntimeError(f"daphne ignored SIGTERM for {STOP_TIMEOUT:.0f} s")
-            await asyncio.sleep(0.05)
-        return self.proc.returncode
-
-    def log(self) -> str:
-        return (
-            self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        )
-
-    def cleanup(self) -> None:
-        if self.proc is not None:
-            _stop_group(self.proc)
 
 
 @pytest.fixture
 def app_server() -> Iterator[AppServer]:
     with tempfile.TemporaryDirectory(prefix="wslab-daphne-") as tmp:
-        server = AppServer(Path(tmp))
+        server = AppServer(Path(tmp), app="browser_asgi:application", pythonpath=[HERE])
         try:
             yield server
         finally:

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from wslab.browser import connected, echo_page, texts
+from tests.bare_daphne import BARE_LAYOUT as LAYOUT
+from wslab.browser import closes, connected, echo_page, texts
 
 if TYPE_CHECKING:
-    from conftest import AppServer
-
-from conftest import LAYOUT
+    from tests.bare_daphne import AppServer
 
 # Waits for something the page does at once (load, connect, echo).
 # Bound on each wait for a page state: it holds on a busy machine; a passing
@@ -35,8 +33,6 @@ RECONNECT_BOUND = 10.0 + QUICK
 # Failed attempts to see while the server is down: delays 0.5, 1, 2 s.
 FAILED_ATTEMPTS = 3
 
-CLOSED_LOG = re.compile(r"closed with code (\d+)(?:, (.*))?; retrying in ([\d.]+) s$")
-
 # Every change of the status element, with the page's clock, so the test sees
 # transitions too short to catch by polling.
 RECORD_STATUS = """(() => {
@@ -48,22 +44,6 @@ RECORD_STATUS = """(() => {
       status, {childList: true, characterData: true, subtree: true});
   return performance.now();
 })()"""
-
-
-@dataclass
-class Closed:
-    code: int
-    reason: str | None
-    retry_s: float
-
-
-def closes(state: dict[str, Any]) -> list[Closed]:
-    found = []
-    for entry in state["log"]:
-        match = CLOSED_LOG.search(entry["text"])
-        if match:
-            found.append(Closed(int(match[1]), match[2], float(match[3])))
-    return found
 
 
 async def test_page_shows_state_echoes_and_reconnects_after_restart(app_server: AppServer) -> None:

@@ -177,6 +177,13 @@ CASES = [
         group_vars={"nginx_worker_connections": 768},
         message=("nginx_worker_connections is 768, which cannot hold wslab_max_connections (4096)",),
     ),
+    # Above what any engine's or host's open-file limit allows (Linux's
+    # default fs.nr_open is 1048576): systemd would clamp it, silently.
+    Case(
+        "max-connections-above-what-systemd-may-grant",
+        group_vars={"wslab_max_connections": 2_000_000},
+        message=("daphne_limit_nofile is 2001024, but systemd on", "can grant at most"),
+    ),
     Case(
         "nginx-location-in-inventory-reuses-a-layout-path",
         group_vars={
@@ -226,7 +233,7 @@ def test_preflight_passes_role_variables_that_agree_with_the_facts(deployer, tar
         "daphne_read_write_paths": ["/var/lib/wslab"],
         "daphne_ping_interval": 5,
         "nginx_proxy_read_timeout": 30,
-        "nginx_worker_connections": 20_000,
+        "nginx_worker_connections": 9_000,
         "nginx_static_locations": [{"path": "/media/", "alias": "/srv/media/"}],
     }
     run = deployer.playbook("playbooks/preflight.yml", group_vars=agreeing)

@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from wslab.browser import chromium, connected, open_echo_page, texts
+from wslab.browser import chromium, closes, connected, open_echo_page
 
 # Bound on each wait for a page state: it holds with every scenario of
 # `make test` running at once; a passing run waits only as long as the page takes.
@@ -24,7 +24,6 @@ QUICK_S = 30.0
 # plus a handshake's bound.
 RECONNECT_S = 10.0 + QUICK_S
 # A close as the page logs it.
-CLOSED = re.compile(r"closed with code (\d+)")
 
 
 def _holder(layout) -> str:
@@ -56,7 +55,7 @@ async def test_the_page_says_what_it_is_connected_to(scheme, site_url, tls_url, 
             assert expected["websocket"]["answered_by"]["server"] in state["diagnosis"], state["diagnosis"]
             # Every attempt closed with 1006 (the page keeps retrying, so
             # the status may read "connecting" by now); nothing can be sent.
-            assert "closed with code 1006" in " ".join(texts(state, "info")), state["log"]
+            assert 1006 in {closed.code for closed in closes(state)}, state["log"]
             assert state["closeCode"] == "1006" and state["inputDisabled"] is True
             assert (state["socketServer"], state["reconnects"]) == ("none yet", "0")
         assert (state["layout"], state["pageServer"]) == (layout_name, expected["http"]["server"])
@@ -81,7 +80,7 @@ async def test_the_page_shows_a_stop_and_reconnects_after_the_start(host, site_u
             )
             # The first close is the server's own; the page's retries since
             # then failed to connect at all (1006), the last one it shows.
-            codes = [int(m[1]) for m in map(CLOSED.match, texts(state, "info")) if m]
+            codes = [closed.code for closed in closes(state)]
             assert codes[0] == expected["restart_close_code"], codes
             assert state["closeCode"] == str(codes[-1]), state
             assert state["verdict"] == "server-down", state["diagnosis"]
