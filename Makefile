@@ -28,7 +28,7 @@ export ANSIBLE_NOCOLOR := 1
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down test lint unit molecule venv lock engine images host-deps browser-deps bench-deps matrix runbook bench
+.PHONY: help up down test lint unit molecule venv lock engine images host-deps browser-deps bench-deps matrix runbook bench bench-smoke lint-and-bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,16 +49,28 @@ matrix: venv  ## probe the running lab again and print the matrix
 down: venv  ## remove the lab's containers
 	$(BIN)/ansible-playbook playbooks/lab.yml -i $(LAB_INV) -e wslab_lab_state=absent
 
-# Lint and the unit tests side by side (one core each), then the scenarios.
-test: host-deps engine images venv browser-deps  ## lint, unit tests, every Molecule scenario
-	@echo "test: lint and unit tests, side by side"
-	$(MAKE) --no-print-directory -j2 lint unit
+# Lint then a quick bench on one side, the unit tests on the other (one core
+# each), then the scenarios.
+test: host-deps engine images venv browser-deps bench-deps  ## lint, unit tests, a quick bench, every Molecule scenario
+	@echo "test: lint and a quick bench, beside the unit tests"
+	$(MAKE) --no-print-directory -j2 lint-and-bench unit
 	@echo "test: every Molecule scenario"
 	$(MAKE) --no-print-directory molecule
 
 lint: venv  ## yamllint and ansible-lint (production profile)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
+
+lint-and-bench:
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory bench-smoke
+
+# The bench end to end (deploy, wrk, the socket client, the report) on one
+# layout with the small plan, then its container removed: it cannot rot. Its
+# figures, taken beside the unit tests, are not the benchmark's.
+bench-smoke: host-deps engine venv bench-deps  ## make bench QUICK=1 LAYOUT=daphne, then remove its container
+	$(MAKE) --no-print-directory bench QUICK=1 LAYOUT=daphne
+	$(BIN)/ansible-playbook playbooks/lab.yml -i inventories/bench -e wslab_lab_state=absent
 
 # One pytest worker per core (pytest-xdist): most of the suite waits on
 # containers, servers and Ansible runs, one at a time per worker. The longest

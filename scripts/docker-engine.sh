@@ -10,6 +10,10 @@ LOG=${DOCKERD_LOG:-/var/log/wslab-dockerd.log}
 WAIT_SECONDS=${DOCKERD_WAIT_SECONDS:-60}
 
 if docker info >/dev/null 2>&1; then
+    if pgrep -x docker-proxy >/dev/null 2>&1; then
+        echo "docker-engine: this engine publishes ports through docker-proxy, which fails past a few" \
+             "thousand connections; restart dockerd with --userland-proxy=false" >&2
+    fi
     exit 0
 fi
 
@@ -25,8 +29,12 @@ if ! pgrep -x dockerd >/dev/null 2>&1; then
     # Containers inherit the engine's open-file limit, and systemd inside them
     # silently clamps LimitNOFILE to it: give the engine all the shell may.
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    # --userland-proxy=false: a published port (127.0.0.1:8083 -> the
+    # container's nginx) is the kernel's NAT, not a docker-proxy process that
+    # holds two files per connection and, past a few thousand WebSockets, left
+    # the port refusing everything until the container was recreated.
     # setsid: the engine must outlive the make target that started it.
-    setsid dockerd >"$LOG" 2>&1 < /dev/null &
+    setsid dockerd --userland-proxy=false >"$LOG" 2>&1 < /dev/null &
 fi
 
 for _ in $(seq 1 "$WAIT_SECONDS"); do

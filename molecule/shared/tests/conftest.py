@@ -26,7 +26,7 @@ _LEFT_OUT = {"full": set(), "verdicts": {"operations", "load"}}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "operations: acts on the host as an operator would (restart, kill, reload)")
-    config.addinivalue_line("markers", "load: opens a thousand sockets or more")
+    config.addinivalue_line("markers", "load: opens thousands of sockets")
 
 
 def pytest_collection_modifyitems(config, items):
