@@ -103,6 +103,8 @@ def test_the_client_opens_holds_and_echoes_through_a_real_server(daphne, capsys)
     assert benchclient.main([
         "--url", f"ws://127.0.0.1:{port}/ws/echo/", "--sockets", "50", "--hold", "1",
         "--echo-sockets", "10", "--echo-rate", "50", "--echo-seconds", "1", f"--rss-pids=app={pid}",
+        "--broadcast-url", f"ws://127.0.0.1:{port}/ws/broadcast/", "--broadcast-sockets", "20",
+        "--broadcast-rounds", "2",
     ]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {"progress"} <= set(lines[0]) and "result" in lines[-1]
@@ -115,6 +117,9 @@ def test_the_client_opens_holds_and_echoes_through_a_real_server(daphne, capsys)
     assert 0 < result["connect_p50_ms"] <= result["connect_p99_ms"]
     assert 0 < result["echo_p50_ms"] <= result["echo_p99_ms"]
     assert result["rss_kib_before"]["app"] > 0 and result["rss_kib_open"]["app"] > 0
+    # Every socket of the room got each round's message, from one process.
+    assert (result["broadcast_opened"], result["broadcast_reached"], result["broadcast_processes"]) == (20, 20, 1)
+    assert len(result["broadcast_ms"]) == 2 and all(ms > 0 for ms in result["broadcast_ms"])
 
 
 def test_failures_are_counted_by_kind_not_raised(capsys):
@@ -135,7 +140,9 @@ def _run(directory: Path, **overrides) -> Path:
                "failures": {}, "dropped_during_hold": 0, "hold_s": 5.0, "echoed_after_hold": 100,
                "handshakes_per_s": 800.0, "connect_p50_ms": 2.0, "connect_p99_ms": 20.0,
                "kib_per_socket": {"nginx": 3.0, "app": 40.0}, "echo_p50_ms": 0.5, "echo_p99_ms": 4.0,
-               "echo_failed": 0, "echo_messages": 5000, "extensions": "permessage-deflate"}
+               "echo_failed": 0, "echo_messages": 5000, "extensions": "permessage-deflate",
+               "broadcast_sockets": 1000, "broadcast_opened": 1000, "broadcast_reached": 1000,
+               "broadcast_processes": 1, "broadcast_ms": [30.0, 10.0, 20.0]}
     directory.mkdir(parents=True, exist_ok=True)
     for layout in bench.LAYOUTS:
         server = "gunicorn" if layout in ("wsgi", "gunicorn-uvicorn") else layout
@@ -188,6 +195,21 @@ def test_errors_under_load_are_shown_not_hidden(tmp_path):
     sockets = benchreport.render_blocks(run)["bench-sockets"]
     assert "| 93 / 100 | 2 HTTP 504, 5 TimeoutError |" in sockets
     assert "0.50 / 4.00 (3 of 5000 lost)" in sockets
+
+
+def test_a_broadcast_is_reported_by_its_median_round_and_who_it_missed(tmp_path):
+    run = _run(tmp_path, uvicorn={"broadcast_processes": 2, "broadcast_ms": [12.0, 9.0, 11.0],
+                                  "broadcast_opened": 990, "broadcast_reached": 985})
+    blocks = benchreport.render_blocks(run)
+    assert "| 20.0 (10.0–30.0), 1,000 of 1,000 reached, 1 process |" in blocks["bench-sockets"]
+    assert "| 11.0 (9.0–12.0), 985 of 990 reached, 2 processes (**10 failed to join**) |" in blocks["bench-sockets"]
+    assert "| 20.0 | 11.0 | Uvicorn, 1.82× |" in blocks["bench-daphne-vs-uvicorn"]
+
+
+def test_a_run_from_before_the_broadcast_phase_says_not_measured(tmp_path):
+    run = _run(tmp_path, daphne={"broadcast_ms": []})
+    assert "| 1.50 / 4.00 | — |" not in benchreport.render_blocks(run)["bench-sockets"]
+    assert "| 0.50 / 4.00 | — |" in benchreport.render_blocks(run)["bench-sockets"]
 
 
 def test_plots_are_drawn(tmp_path):

@@ -69,12 +69,14 @@ class Plan:
     http_seconds: int
     http_connections: int
     runs: int
+    broadcast_sockets: int
+    broadcast_rounds: int
 
 
 FULL = Plan(sockets=10_000, hold_s=60, echo_sockets=1_000, echo_rate=500, echo_seconds=10,
-            http_seconds=8, http_connections=32, runs=3)
+            http_seconds=8, http_connections=32, runs=3, broadcast_sockets=1_000, broadcast_rounds=5)
 QUICK = Plan(sockets=500, hold_s=5, echo_sockets=100, echo_rate=200, echo_seconds=3,
-             http_seconds=2, http_connections=16, runs=1)
+             http_seconds=2, http_connections=16, runs=1, broadcast_sockets=100, broadcast_rounds=2)
 
 
 def say(text: str) -> None:
@@ -239,6 +241,8 @@ def sockets_phase(layout: str, pid: int, name: str, plan: Plan) -> dict:
         "--sockets", str(plan.sockets), "--hold", str(plan.hold_s),
         "--echo-sockets", str(plan.echo_sockets), "--echo-rate", str(plan.echo_rate),
         "--echo-seconds", str(plan.echo_seconds),
+        "--broadcast-url", "ws://127.0.0.1/ws/broadcast/", "--broadcast-sockets", str(plan.broadcast_sockets),
+        "--broadcast-rounds", str(plan.broadcast_rounds),
         *(f"--rss-pids={group}={','.join(map(str, pids))}" for group, pids in groups.items()),
     ])
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -269,7 +273,9 @@ def sockets_phase(layout: str, pid: int, name: str, plan: Plan) -> dict:
         f" (connect p99 {result['connect_p99_ms']} ms), {result['dropped_during_hold']} dropped in"
         f" {result['hold_s']:.0f} s, {result['echoed_after_hold']} echoed after;"
         f" KiB per socket nginx {result['kib_per_socket']['nginx']}, app {result['kib_per_socket']['app']};"
-        f" echo p50/p99 {result['echo_p50_ms']}/{result['echo_p99_ms']} ms")
+        f" echo p50/p99 {result['echo_p50_ms']}/{result['echo_p99_ms']} ms;"
+        f" a broadcast reached {result['broadcast_reached']}/{result['broadcast_opened']} sockets"
+        f" on {result['broadcast_processes']} process(es) in {result['broadcast_ms']} ms")
     return result
 
 

@@ -8,7 +8,13 @@ itself; every socket it opened is closed before it exits.
 
     python -m wslab.benchclient --url ws://127.0.0.1/ws/echo/ --sockets 10000 \\
         --hold 60 --echo-sockets 1000 --echo-rate 500 --echo-seconds 10 \\
-        --rss-pids nginx=101,102 --rss-pids app=201
+        --rss-pids nginx=101,102 --rss-pids app=201 \\
+        --broadcast-url ws://127.0.0.1/ws/broadcast/ --broadcast-sockets 1000 --broadcast-rounds 5
+
+The broadcast phase comes last, once the held sockets are closed: that many
+sockets join one room (a channel-layer group, so across worker processes
+where there are several), and one of them sends a message per round; each
+round's figure is the time from the send until the last socket got it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import math
 import resource
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,6 +71,14 @@ class SocketsResult:
     echo_failed: int = 0
     echo_p50_ms: float | None = None
     echo_p99_ms: float | None = None
+    # One message to every socket of a room: per round, ms from the send
+    # until the last socket had it, and how many got it in the least
+    # successful round.
+    broadcast_sockets: int = 0
+    broadcast_opened: int = 0
+    broadcast_processes: int = 0
+    broadcast_reached: int = 0
+    broadcast_ms: list[float] = field(default_factory=list)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -220,6 +235,60 @@ async def _echo_latency(sockets: list[ClientConnection], rate: float, seconds: f
     result.echo_p99_ms = _round(percentile(rtts, 0.99))
 
 
+async def _arrival(ws: ClientConnection, text: str) -> float:
+    """When the broadcast TEXT reached WS (monotonic seconds)."""
+    while json.loads(await ws.recv()).get("message") != text:
+        pass
+    return time.monotonic()
+
+
+async def _broadcast(url: str, origin: str, count: int, rounds: int, result: SocketsResult) -> None:
+    """COUNT sockets join one fresh room at URL (ws://.../ws/broadcast/);
+    one of them sends ROUNDS messages, one at a time."""
+    result.broadcast_sockets = count
+    room_url = f"{url.rstrip('/')}/bench-{uuid.uuid4().hex[:12]}/"
+    gate = asyncio.Semaphore(RAMP_CONCURRENCY)
+
+    async def join() -> tuple[ClientConnection, int]:
+        async with gate:
+            ws = await _open(room_url, origin)
+            try:
+                # The consumer's welcome names the process that holds the socket.
+                return ws, json.loads(await asyncio.wait_for(ws.recv(), ECHO_TIMEOUT_S))["pid"]
+            except BaseException:
+                await ws.close()
+                raise
+
+    joined = await asyncio.wait_for(asyncio.gather(*(join() for _ in range(count)), return_exceptions=True),
+                                    PHASE_TIMEOUT_S)
+    members = [item for item in joined if not isinstance(item, BaseException)]
+    sockets = [ws for ws, _ in members]
+    result.broadcast_opened = len(sockets)
+    result.broadcast_processes = len({pid for _, pid in members})
+    try:
+        if not sockets:
+            return
+        reached_least = len(sockets)
+        for round_ in range(rounds):
+            text = f"round {round_}"
+            waiting = [asyncio.create_task(_arrival(ws, text)) for ws in sockets]
+            await asyncio.sleep(0)  # every receiver is waiting before the send
+            sent = time.monotonic()
+            await sockets[0].send(text)
+            done, late = await asyncio.wait(waiting, timeout=ECHO_TIMEOUT_S)
+            for task in late:
+                task.cancel()
+            arrivals = [task.result() for task in done if not task.exception()]
+            reached_least = min(reached_least, len(arrivals))
+            if arrivals:
+                result.broadcast_ms.append(round((max(arrivals) - sent) * 1000, 2))
+            _progress(phase="broadcast", round=round_ + 1, of=rounds, reached=len(arrivals),
+                      ms=result.broadcast_ms[-1] if arrivals else None)
+        result.broadcast_reached = reached_least
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
 async def run(args: argparse.Namespace) -> SocketsResult:
     origin = args.origin
     result = SocketsResult(url=args.url, sockets=args.sockets)
@@ -242,6 +311,9 @@ async def run(args: argparse.Namespace) -> SocketsResult:
     finally:
         _progress(phase="close", sockets=len(sockets))
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    if args.broadcast_url and args.broadcast_sockets:
+        _progress(phase="broadcast", sockets=args.broadcast_sockets, rounds=args.broadcast_rounds)
+        await _broadcast(args.broadcast_url, origin, args.broadcast_sockets, args.broadcast_rounds, result)
     return result
 
 
@@ -265,8 +337,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--echo-rate", type=_bounded(float, 1, 100_000), default=500.0)
     parser.add_argument("--echo-seconds", type=_bounded(float, 1, MAX_HOLD_S), default=10.0)
     parser.add_argument("--rss-pids", action="append", default=[], metavar="NAME=PID,PID")
+    parser.add_argument("--broadcast-url", default="", help="ws://.../ws/broadcast/ (a room is added)")
+    parser.add_argument("--broadcast-sockets", type=_bounded(int, 0, MAX_SOCKETS), default=0)
+    parser.add_argument("--broadcast-rounds", type=_bounded(int, 1, 100), default=5)
     args = parser.parse_args(argv)
-    wanted = args.sockets + args.echo_sockets + 256
+    wanted = max(args.sockets, args.broadcast_sockets) + 256
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(wanted, soft), hard), hard))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -130,6 +131,26 @@ def render_http(records: Records) -> str:
     return markdown_table(headers, rows)
 
 
+def broadcast_median_ms(sockets: dict[str, Any]) -> float | None:
+    """The median of a run's broadcast rounds (ms until the last socket had it)."""
+    rounds = sorted(sockets.get("broadcast_ms") or [])
+    return statistics.median(rounds) if rounds else None
+
+
+def _broadcast(sockets: dict[str, Any]) -> str:
+    """'median (min–max) ms, reached/opened on N processes', or not measured."""
+    rounds = sockets.get("broadcast_ms") or []
+    if not rounds:
+        return NONE
+    text = f"{_num(broadcast_median_ms(sockets), 1)} ({_num(min(rounds), 1)}–{_num(max(rounds), 1)})"
+    reached, opened = sockets["broadcast_reached"], sockets["broadcast_opened"]
+    processes = sockets["broadcast_processes"]
+    text += f", {reached:,} of {opened:,} reached, {processes} process{'es' if processes != 1 else ''}"
+    if opened < sockets["broadcast_sockets"]:
+        text += f" (**{sockets['broadcast_sockets'] - opened} failed to join**)"
+    return text
+
+
 def _echo_failures(sockets: dict[str, Any]) -> str:
     """Messages that did not come back."""
     return f" ({sockets['echo_failed']} of {sockets['echo_messages']} lost)" if sockets["echo_failed"] else ""
@@ -138,7 +159,8 @@ def _echo_failures(sockets: dict[str, Any]) -> str:
 def render_sockets(records: Records) -> str:
     headers = ["layout", "server (processes)", "opened / asked", "failed", "dropped while held",
                "echoed after the hold", "handshakes/s", "connect p50 / p99 ms",
-               "KiB per socket: nginx", "KiB per socket: server", "compression agreed", "echo p50 / p99 ms"]
+               "KiB per socket: nginx", "KiB per socket: server", "compression agreed", "echo p50 / p99 ms",
+               "one broadcast to a room, ms to the last socket: median (range)"]
     rows = []
     for layout, record in records.items():
         sockets = record.get("sockets")
@@ -154,6 +176,7 @@ def render_sockets(records: Records) -> str:
             _num(sockets["kib_per_socket"]["nginx"], 1), _num(sockets["kib_per_socket"]["app"], 1),
             f"`{sockets['extensions']}`" if sockets.get("extensions") else "none",
             f"{_num(sockets['echo_p50_ms'], 2)} / {_num(sockets['echo_p99_ms'], 2)}" + _echo_failures(sockets),
+            _broadcast(sockets),
         ])
     return markdown_table(headers, rows)
 
@@ -203,6 +226,10 @@ def render_daphne_vs_uvicorn(records: Records) -> str:
                      _ratio_verdict("Uvicorn", us["kib_per_socket"]["app"], "Daphne", ds["kib_per_socket"]["app"], False)])
         rows.append(["Echo p99 at a fixed rate, ms", _num(ds["echo_p99_ms"], 2), _num(us["echo_p99_ms"], 2),
                      _ratio_verdict("Uvicorn", us["echo_p99_ms"], "Daphne", ds["echo_p99_ms"], False)])
+        db, ub = broadcast_median_ms(ds), broadcast_median_ms(us)
+        rows.append([f"One broadcast to {ds.get('broadcast_opened', 0):,} sockets in a room, median ms to the last"
+                     " (Uvicorn's crosses its worker processes through Redis)",
+                     _num(db, 1), _num(ub, 1), _ratio_verdict("Uvicorn", ub, "Daphne", db, False)])
     codes = {name: load_layout(name)["expect"]["websocket"]["restart_close_code"] for name in ("daphne", "uvicorn")}
     rows.append(["Close code open sockets get on a restart (tested: `test_operations.py`, `test_browser.py`)",
                  f"{codes['daphne']}", f"{codes['uvicorn']}",
