@@ -206,6 +206,24 @@ def test_a_broadcast_is_reported_by_its_median_round_and_who_it_missed(tmp_path)
     assert "| 20.0 | 11.0 | Uvicorn, 1.82× |" in blocks["bench-daphne-vs-uvicorn"]
 
 
+def test_the_fair_column_sets_one_process_against_the_layouts_own(tmp_path):
+    run = _run(tmp_path)
+    record = json.loads((run / "uvicorn.json").read_text())
+    single = {**record["http"]["paths"]["/"]["app"], "requests_per_s": 500.0, "requests_per_s_min": 480.0,
+              "requests_per_s_max": 520.0}
+    record["http"]["one_process"] = {"server": "uvicorn", "processes": 1,
+                                     "paths": {path: single for path in bench.HTTP_PATHS}}
+    (run / "uvicorn.json").write_text(json.dumps(record))
+    table = benchreport.render_blocks(run)["bench-one-process"]
+    # Uvicorn: 500 with one process, 1,250 with the layout's two.
+    assert "| [`uvicorn`](../layouts/uvicorn.yml) | uvicorn | `/` | 500 (480–520) |" in table
+    assert "| 1,250 (900–1,100) (2) | 2.50× with 2 |" in table
+    # Daphne runs one process: its own figure is the fair one. gunicorn-uvicorn,
+    # without a one-process pass in this run, is left out rather than guessed.
+    assert "| [`daphne`](../layouts/daphne.yml) | daphne | `/` | 1,250 (900–1,100) |" in table
+    assert "gunicorn-uvicorn" not in table
+
+
 def test_a_run_from_before_the_broadcast_phase_says_not_measured(tmp_path):
     run = _run(tmp_path, daphne={"broadcast_ms": []})
     assert "| 1.50 / 4.00 | — |" not in benchreport.render_blocks(run)["bench-sockets"]

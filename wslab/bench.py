@@ -53,6 +53,9 @@ CLIENT_CORE = "0"
 # A static file nginx serves without the app: the HTTP ceiling.
 CEILING_PATH = "/static/echo/app.css"
 HTTP_PATHS = ("/healthz", "/")
+# The fair column: each server's own variable for its number of processes,
+# set to 1 for a second HTTP pass straight at the server (Daphne runs one).
+PROCESSES_VARIABLE = {"gunicorn": "gunicorn_workers", "uvicorn": "uvicorn_workers"}
 # Every command below ends by itself; these bound how long it may try.
 DEPLOY_TIMEOUT_S = 1800
 CLIENT_SLACK_S = 900
@@ -213,6 +216,39 @@ def http_phase(layout: str, pid: int, plan: Plan) -> dict:
     return results
 
 
+def redeploy_server(name: str, server: str, extra_vars: dict) -> None:
+    """site.yml for SERVER's role only (--tags), on one bench container."""
+    playbook = str(Path(sys.executable).parent / "ansible-playbook")
+    subprocess.run([playbook, "site.yml", "-i", str(INVENTORY), "--limit", name, "--tags", server,
+                    "-e", json.dumps(extra_vars)], cwd=ROOT, check=True, capture_output=True, timeout=DEPLOY_TIMEOUT_S)
+
+
+def one_process_phase(layout: str, pid: int, name: str, plan: Plan) -> dict | None:
+    """HTTP straight at the server with one process, as Daphne has: the same
+    wrk runs as the layout's own figures, then the layout's processes back.
+    None when the layout runs one process already (its own figures are these)."""
+    definition = load_layout(layout)
+    server = next(route["server"] for route in definition["routes"] if route["path"] == "/")
+    if definition["servers"][server].get("processes", 1) == 1:
+        return None
+    base = f"http://{raw_defaults('wslab')['wslab_app_binds'][server]}"
+    say(f"{layout}: {server} with one process ({PROCESSES_VARIABLE[server]}=1, site.yml --tags {server})")
+    redeploy_server(name, server, {PROCESSES_VARIABLE[server]: 1})
+    try:
+        paths = {}
+        for path in HTTP_PATHS:
+            runs = []
+            for n in range(plan.runs):
+                runs.append(wrk(pid, base + path, plan))
+                say(f"{layout}: HTTP {path} via app, one process, run {n + 1}/{plan.runs}:"
+                    f" {runs[-1]['requests_per_s']:.0f} req/s, p99 {runs[-1]['p99_ms']} ms")
+            paths[path] = summarize(runs)
+    finally:
+        say(f"{layout}: {server} back to the layout's processes")
+        redeploy_server(name, server, {})
+    return {"server": server, "processes": 1, "paths": paths}
+
+
 def fresh_start(name: str, units: Sequence[str]) -> None:
     """Restart UNITS in the container and wait until nginx answers /healthz
     again: memory per socket is then measured from a server that has held no
@@ -325,6 +361,9 @@ def run(layouts: Sequence[str], plan: Plan, quick: bool) -> dict:
         pid = container_pid(name)
         say(f"{layout}: measuring in {name} (servers on core 1, load from core {CLIENT_CORE})")
         record: dict = {"layout": layout, "http": http_phase(layout, pid, plan)}
+        one_process = one_process_phase(layout, pid, name, plan)
+        if one_process:
+            record["http"]["one_process"] = one_process
         if layout in ASGI_LAYOUTS:
             record["sockets"] = sockets_phase(layout, pid, name, plan)
         (OUT / f"{layout}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")

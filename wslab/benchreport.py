@@ -131,6 +131,29 @@ def render_http(records: Records) -> str:
     return markdown_table(headers, rows)
 
 
+def render_one_process(records: Records) -> str:
+    """The fair column: HTTP straight at each server with one process, beside
+    the layout's own processes."""
+    headers = ["layout", "server", "path", "one process, req/s", "p50 / p99 ms",
+               "the layout's processes, req/s", "gain from the extra processes"]
+    rows = []
+    for layout, record in records.items():
+        http = record["http"]
+        server, processes = http["server"], _processes(layout, http["server"])
+        one = http.get("one_process")
+        if one is None and processes != 1:
+            continue  # measured before the fair column existed
+        for path, targets in http["paths"].items():
+            own = targets["app"]
+            single = one["paths"][path] if one else own
+            gain = f"{own['requests_per_s'] / single['requests_per_s']:.2f}× with {processes}" if one else NONE
+            rows.append([_layout_link(layout), server, f"`{path}`", _rate(single), _latency(single),
+                         f"{_rate(own)} ({processes})", gain])
+    if not rows:
+        return "Not measured in this run.\n"
+    return markdown_table(headers, rows)
+
+
 def broadcast_median_ms(sockets: dict[str, Any]) -> float | None:
     """The median of a run's broadcast rounds (ms until the last socket had it)."""
     rounds = sorted(sockets.get("broadcast_ms") or [])
@@ -251,6 +274,7 @@ def _blocks(provenance: dict[str, Any], records: Records) -> dict[str, str]:
     return {
         "bench-provenance": render_provenance(provenance),
         "bench-http": render_http(records),
+        "bench-one-process": render_one_process(records),
         "bench-sockets": render_sockets(records),
         "bench-daphne-vs-uvicorn": render_daphne_vs_uvicorn(records),
     }
