@@ -70,7 +70,8 @@ lint-and-bench:
 # figures, taken beside the unit tests, are not the benchmark's.
 bench-smoke: host-deps engine venv bench-deps  ## make bench QUICK=1 LAYOUT=daphne, then remove its container
 	$(MAKE) --no-print-directory bench QUICK=1 LAYOUT=daphne
-	$(BIN)/ansible-playbook playbooks/lab.yml -i inventories/bench -e wslab_lab_state=absent
+	$(BIN)/ansible-playbook playbooks/lab.yml -i inventories/bench \
+	    -e '{"wslab_lab_state": "absent", "wslab_lab_hosts": ["wslab-bench-daphne"]}'
 
 # One pytest worker per core (pytest-xdist): most of the suite waits on
 # containers, servers and Ansible runs, one at a time per worker. The longest
