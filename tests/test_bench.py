@@ -120,6 +120,7 @@ def test_the_client_opens_holds_and_echoes_through_a_real_server(daphne, capsys)
     # Every socket of the room got each round's message, from one process.
     assert (result["broadcast_opened"], result["broadcast_reached"], result["broadcast_processes"]) == (20, 20, 1)
     assert len(result["broadcast_ms"]) == 2 and all(ms > 0 for ms in result["broadcast_ms"])
+    assert result["broadcast_failures"] == {}
 
 
 def test_failures_are_counted_by_kind_not_raised(capsys):
@@ -199,10 +200,11 @@ def test_errors_under_load_are_shown_not_hidden(tmp_path):
 
 def test_a_broadcast_is_reported_by_its_median_round_and_who_it_missed(tmp_path):
     run = _run(tmp_path, uvicorn={"broadcast_processes": 2, "broadcast_ms": [12.0, 9.0, 11.0],
-                                  "broadcast_opened": 990, "broadcast_reached": 985})
+                                  "broadcast_opened": 990, "broadcast_reached": 985,
+                                  "broadcast_failures": {"HTTP 403": 10}})
     blocks = benchreport.render_blocks(run)
     assert "| 20.0 (10.0–30.0), 1,000 of 1,000 reached, 1 process |" in blocks["bench-sockets"]
-    assert "| 11.0 (9.0–12.0), 985 of 990 reached, 2 processes (**10 failed to join**) |" in blocks["bench-sockets"]
+    assert "| 11.0 (9.0–12.0), 985 of 990 reached, 2 processes (**10 failed to join**: 10 HTTP 403) |" in blocks["bench-sockets"]
     assert "| 20.0 | 11.0 | Uvicorn, 1.82× |" in blocks["bench-daphne-vs-uvicorn"]
 
 

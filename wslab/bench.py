@@ -235,6 +235,7 @@ def one_process_phase(layout: str, pid: int, name: str, plan: Plan) -> dict | No
     say(f"{layout}: {server} with one process ({PROCESSES_VARIABLE[server]}=1, site.yml --tags {server})")
     redeploy_server(name, server, {PROCESSES_VARIABLE[server]: 1})
     try:
+        wait_until_answers(name, f"{base}/healthz")
         paths = {}
         for path in HTTP_PATHS:
             runs = []
@@ -246,6 +247,7 @@ def one_process_phase(layout: str, pid: int, name: str, plan: Plan) -> dict | No
     finally:
         say(f"{layout}: {server} back to the layout's processes")
         redeploy_server(name, server, {})
+        wait_until_answers(name, f"{base}/healthz")
     return {"server": server, "processes": 1, "paths": paths}
 
 
@@ -254,14 +256,20 @@ def fresh_start(name: str, units: Sequence[str]) -> None:
     again: memory per socket is then measured from a server that has held no
     socket yet (Python keeps what an earlier run made it allocate)."""
     subprocess.run(["docker", "exec", name, "systemctl", "restart", *units], check=True, timeout=120)
+    wait_until_answers(name, "http://127.0.0.1/healthz")
+
+
+def wait_until_answers(name: str, url: str) -> None:
+    """Wait until URL answers inside the container NAME (a server restarted by
+    systemd takes seconds to load Django and listen)."""
     deadline = time.monotonic() + RESTART_TIMEOUT_S
     while subprocess.run(
         ["docker", "exec", name, "python3", "-c",
-         "import urllib.request; urllib.request.urlopen('http://127.0.0.1/healthz', timeout=5)"],
+         f"import urllib.request; urllib.request.urlopen({url!r}, timeout=5)"],
         capture_output=True, timeout=60,
     ).returncode != 0:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{name}: /healthz did not answer within {RESTART_TIMEOUT_S:.0f} s of the restart")
+            raise RuntimeError(f"{name}: {url} did not answer within {RESTART_TIMEOUT_S:.0f} s of the restart")
         time.sleep(0.5)
 
 

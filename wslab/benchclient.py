@@ -76,6 +76,7 @@ class SocketsResult:
     # successful round.
     broadcast_sockets: int = 0
     broadcast_opened: int = 0
+    broadcast_failures: dict[str, int] = field(default_factory=dict)
     broadcast_processes: int = 0
     broadcast_reached: int = 0
     broadcast_ms: list[float] = field(default_factory=list)
@@ -262,6 +263,8 @@ async def _broadcast(url: str, origin: str, count: int, rounds: int, result: Soc
     joined = await asyncio.wait_for(asyncio.gather(*(join() for _ in range(count)), return_exceptions=True),
                                     PHASE_TIMEOUT_S)
     members = [item for item in joined if not isinstance(item, BaseException)]
+    result.broadcast_failures = dict(collections.Counter(
+        failure_kind(item) for item in joined if isinstance(item, BaseException)))
     sockets = [ws for ws, _ in members]
     result.broadcast_opened = len(sockets)
     result.broadcast_processes = len({pid for _, pid in members})

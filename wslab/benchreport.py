@@ -170,7 +170,8 @@ def _broadcast(sockets: dict[str, Any]) -> str:
     processes = sockets["broadcast_processes"]
     text += f", {reached:,} of {opened:,} reached, {processes} process{'es' if processes != 1 else ''}"
     if opened < sockets["broadcast_sockets"]:
-        text += f" (**{sockets['broadcast_sockets'] - opened} failed to join**)"
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted((sockets.get("broadcast_failures") or {}).items()))
+        text += f" (**{sockets['broadcast_sockets'] - opened} failed to join**{': ' + kinds if kinds else ''})"
     return text
 
 
