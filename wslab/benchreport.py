@@ -251,7 +251,7 @@ def render_daphne_vs_uvicorn(records: Records) -> str:
         rows.append(["Echo p99 at a fixed rate, ms", _num(ds["echo_p99_ms"], 2), _num(us["echo_p99_ms"], 2),
                      _ratio_verdict("Uvicorn", us["echo_p99_ms"], "Daphne", ds["echo_p99_ms"], False)])
         db, ub = broadcast_median_ms(ds), broadcast_median_ms(us)
-        rows.append([f"One broadcast to {ds.get('broadcast_opened', 0):,} sockets in a room, median ms to the last"
+        rows.append([f"One broadcast to a room of {ds.get('broadcast_sockets', 0):,} sockets, median ms to the last"
                      " (Uvicorn's crosses its worker processes through Redis)",
                      _num(db, 1), _num(ub, 1), _ratio_verdict("Uvicorn", ub, "Daphne", db, False)])
     codes = {name: load_layout(name)["expect"]["websocket"]["restart_close_code"] for name in ("daphne", "uvicorn")}
