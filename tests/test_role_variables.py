@@ -126,7 +126,8 @@ def test_the_skeletons_defaults_are_its_documented_inputs():
     ("server", "layout", "bind", "listens"),
     [
         ("gunicorn", "wsgi", "127.0.0.1:8000", "--bind 127.0.0.1:8000"),
-        ("daphne", "daphne", "127.0.0.1:8001", "-b 127.0.0.1 -p 8001"),
+        ("daphne", "daphne", "127.0.0.1:8001", "-e tcp:port=8001:interface=127.0.0.1:backlog=2048"),
+        ("daphne", "daphne", "[::1]:8001", "-b ::1 -p 8001"),
         ("uvicorn", "uvicorn", "[::1]:8002", "--host ::1 --port 8002"),
         # A unix socket comes from systemd: Gunicorn finds it in LISTEN_FDS by
         # itself, Daphne and Uvicorn are told to take descriptor 3.
