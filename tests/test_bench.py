@@ -175,18 +175,28 @@ def test_the_report_says_what_was_measured(tmp_path):
     assert "| 1006 | 1012 |" in blocks["bench-daphne-vs-uvicorn"]
 
 
+def _set_http(run: Path, layout: str, edit) -> None:
+    """Change one layout's HTTP record in a run made by _run (EDIT mutates it)."""
+    path = run / f"{layout}.json"
+    record = json.loads(path.read_text())
+    edit(record["http"])
+    path.write_text(json.dumps(record))
+
+
 def test_an_http_difference_within_the_spread_of_the_runs_has_no_winner(tmp_path):
     run = _run(tmp_path)
-    record = json.loads((run / "uvicorn.json").read_text())
-    record["http"]["paths"]["/healthz"]["app"] = {**record["http"]["paths"]["/healthz"]["app"],
-                                                  "requests_per_s": 1300.0, "requests_per_s_min": 1200.0,
-                                                  "requests_per_s_max": 1400.0}
-    (run / "uvicorn.json").write_text(json.dumps(record))
+
+    def straight(low: float):
+        def edit(http):
+            http["paths"]["/healthz"]["app"] = {**http["paths"]["/healthz"]["app"], "requests_per_s": 1300.0,
+                                                "requests_per_s_min": low, "requests_per_s_max": 1400.0}
+        return edit
+
+    _set_http(run, "uvicorn", straight(1200.0))
     table = benchreport.render_blocks(run)["bench-daphne-vs-uvicorn"]
     # Daphne 1,250 (900 to 1,100 for its own spread in the fixture) against 1,300 (1,200 to 1,400): apart.
     assert "no clear winner" not in table.split("\n")[2]
-    record["http"]["paths"]["/healthz"]["app"]["requests_per_s_min"] = 1000.0
-    (run / "uvicorn.json").write_text(json.dumps(record))
+    _set_http(run, "uvicorn", straight(1000.0))
     table = benchreport.render_blocks(run)["bench-daphne-vs-uvicorn"]
     assert "no clear winner: the spreads of the runs overlap (medians: Uvicorn, 1.04×)" in table.split("\n")[2]
 
@@ -210,12 +220,13 @@ def test_a_broadcast_is_reported_by_its_median_round_and_who_it_missed(tmp_path)
 
 def test_the_fair_column_sets_one_process_against_the_layouts_own(tmp_path):
     run = _run(tmp_path)
-    record = json.loads((run / "uvicorn.json").read_text())
-    single = {**record["http"]["paths"]["/"]["app"], "requests_per_s": 500.0, "requests_per_s_min": 480.0,
-              "requests_per_s_max": 520.0}
-    record["http"]["one_process"] = {"server": "uvicorn", "processes": 1,
-                                     "paths": {path: single for path in bench.HTTP_PATHS}}
-    (run / "uvicorn.json").write_text(json.dumps(record))
+
+    def one_process(http):
+        single = {**http["paths"]["/"]["app"], "requests_per_s": 500.0, "requests_per_s_min": 480.0,
+                  "requests_per_s_max": 520.0}
+        http["one_process"] = {"server": "uvicorn", "processes": 1, "paths": {p: single for p in bench.HTTP_PATHS}}
+
+    _set_http(run, "uvicorn", one_process)
     table = benchreport.render_blocks(run)["bench-one-process"]
     # Uvicorn: 500 with one process, 1,250 with the layout's two.
     assert "| [`uvicorn`](../layouts/uvicorn.yml) | uvicorn | `/` | 500 (480–520) |" in table

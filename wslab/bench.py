@@ -191,12 +191,28 @@ def wrk(pid: int, url: str, plan: Plan) -> dict:
     return parse_wrk(out.stdout)
 
 
-def http_phase(layout: str, pid: int, plan: Plan) -> dict:
+def http_server(layout: str) -> tuple[str, str]:
+    """The server that answers the layout's "/" and its own base URL in the
+    container (its wslab_app_binds address)."""
     definition = load_layout(layout)
-    binds = raw_defaults("wslab")["wslab_app_binds"]
-    http_server = next(route["server"] for route in definition["routes"] if route["path"] == "/")
-    targets = {"nginx": "http://127.0.0.1", "app": f"http://{binds[http_server]}"}
-    results: dict = {"server": http_server, "paths": {}}
+    server = next(route["server"] for route in definition["routes"] if route["path"] == "/")
+    return server, f"http://{raw_defaults('wslab')['wslab_app_binds'][server]}"
+
+
+def wrk_runs(layout: str, pid: int, url: str, plan: Plan, label: str) -> dict:
+    """PLAN's wrk runs on URL, one after the other, summarized."""
+    runs = []
+    for n in range(plan.runs):
+        runs.append(wrk(pid, url, plan))
+        say(f"{layout}: HTTP {label}, run {n + 1}/{plan.runs}:"
+            f" {runs[-1]['requests_per_s']:.0f} req/s, p99 {runs[-1]['p99_ms']} ms")
+    return summarize(runs)
+
+
+def http_phase(layout: str, pid: int, plan: Plan) -> dict:
+    server, app = http_server(layout)
+    targets = {"nginx": "http://127.0.0.1", "app": app}
+    results: dict = {"server": server, "paths": {}}
     for path in HTTP_PATHS:
         runs: dict[str, list[dict]] = {target: [] for target in targets}
         for n in range(plan.runs):
@@ -207,12 +223,8 @@ def http_phase(layout: str, pid: int, plan: Plan) -> dict:
                 say(f"{layout}: HTTP {path} via {target}, run {n + 1}/{plan.runs}:"
                     f" {runs[target][-1]['requests_per_s']:.0f} req/s, p99 {runs[target][-1]['p99_ms']} ms")
         results["paths"][path] = {target: summarize(target_runs) for target, target_runs in runs.items()}
-    ceiling = []
-    for n in range(plan.runs):
-        ceiling.append(wrk(pid, targets["nginx"] + CEILING_PATH, plan))
-        say(f"{layout}: HTTP ceiling (nginx alone, {CEILING_PATH}), run {n + 1}/{plan.runs}:"
-            f" {ceiling[-1]['requests_per_s']:.0f} req/s")
-    results["ceiling"] = summarize(ceiling)
+    results["ceiling"] = wrk_runs(layout, pid, targets["nginx"] + CEILING_PATH, plan,
+                                  f"ceiling (nginx alone, {CEILING_PATH})")
     return results
 
 
@@ -227,23 +239,15 @@ def one_process_phase(layout: str, pid: int, name: str, plan: Plan) -> dict | No
     """HTTP straight at the server with one process, as Daphne has: the same
     wrk runs as the layout's own figures, then the layout's processes back.
     None when the layout runs one process already (its own figures are these)."""
-    definition = load_layout(layout)
-    server = next(route["server"] for route in definition["routes"] if route["path"] == "/")
-    if definition["servers"][server].get("processes", 1) == 1:
+    server, base = http_server(layout)
+    if load_layout(layout)["servers"][server].get("processes", 1) == 1:
         return None
-    base = f"http://{raw_defaults('wslab')['wslab_app_binds'][server]}"
     say(f"{layout}: {server} with one process ({PROCESSES_VARIABLE[server]}=1, site.yml --tags {server})")
     redeploy_server(name, server, {PROCESSES_VARIABLE[server]: 1})
     try:
         wait_until_answers(name, f"{base}/healthz")
-        paths = {}
-        for path in HTTP_PATHS:
-            runs = []
-            for n in range(plan.runs):
-                runs.append(wrk(pid, base + path, plan))
-                say(f"{layout}: HTTP {path} via app, one process, run {n + 1}/{plan.runs}:"
-                    f" {runs[-1]['requests_per_s']:.0f} req/s, p99 {runs[-1]['p99_ms']} ms")
-            paths[path] = summarize(runs)
+        paths = {path: wrk_runs(layout, pid, base + path, plan, f"{path} via app, one process")
+                 for path in HTTP_PATHS}
     finally:
         say(f"{layout}: {server} back to the layout's processes")
         redeploy_server(name, server, {})
