@@ -28,7 +28,7 @@ export ANSIBLE_NOCOLOR := 1
 export NO_COLOR := 1
 export ANSIBLE_FORCE_COLOR := 0
 
-.PHONY: help up down test lint unit molecule venv lock engine images host-deps browser-deps bench-deps matrix runbook bench bench-smoke lint-and-bench
+.PHONY: help up down test lint unit molecule venv lock engine images host-deps browser-deps bench-deps matrix runbook bench bench-smoke lint-and-bench molecule-after-unit
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,11 +49,16 @@ matrix: venv  ## probe the running lab again and print the matrix
 down: venv  ## remove the lab's containers
 	$(BIN)/ansible-playbook playbooks/lab.yml -i $(LAB_INV) -e wslab_lab_state=absent
 
-# Lint then a quick bench on one side, the unit tests on the other (one core
-# each), then the scenarios.
+# Two lines of work at once, a core each: lint, then a quick bench; the unit
+# tests, then every Molecule scenario, which start the moment the unit tests
+# pass, beside what is left of the bench (its figures are not the
+# benchmark's). A failure in one line keeps the other from starting its next
+# step; what runs already runs to its end.
 test: host-deps engine images venv browser-deps bench-deps  ## lint, unit tests, a quick bench, every Molecule scenario
-	@echo "test: lint and a quick bench, beside the unit tests"
-	$(MAKE) --no-print-directory -j2 lint-and-bench unit
+	@echo "test: lint then a quick bench, beside the unit tests then every Molecule scenario"
+	$(MAKE) --no-print-directory -j2 lint-and-bench molecule-after-unit
+
+molecule-after-unit: unit
 	@echo "test: every Molecule scenario"
 	$(MAKE) --no-print-directory molecule
 
@@ -67,7 +72,8 @@ lint-and-bench:
 
 # The bench end to end (deploy, wrk, the socket client, the report) on one
 # layout with the small plan, then its container removed: it cannot rot. Its
-# figures, taken beside the unit tests, are not the benchmark's.
+# figures, taken beside the unit tests and the first scenarios, are not the
+# benchmark's.
 bench-smoke: host-deps engine venv bench-deps  ## make bench QUICK=1 LAYOUT=daphne, then remove its container
 	$(MAKE) --no-print-directory bench QUICK=1 LAYOUT=daphne
 	$(BIN)/ansible-playbook playbooks/lab.yml -i inventories/bench \

@@ -155,31 +155,36 @@ async def chromium() -> AsyncIterator[Browser]:
             await browser.close()
 
 
-async def open_echo_page(browser: Browser, url: str) -> EchoPage:
-    """Open URL (the echo page) in a new browser context of its own.
+@contextlib.asynccontextmanager
+async def open_echo_page(browser: Browser, url: str) -> AsyncIterator[EchoPage]:
+    """URL (the echo page) in a new browser context of its own, closed when
+    the block ends: tests that share one browser share nothing else.
 
     Certificate errors are ignored: the lab's TLS certificate is self-signed.
     """
     context = await browser.new_context(ignore_https_errors=True)
-    page = await context.new_page()
-    page.set_default_timeout(ACTION_TIMEOUT_S * 1000)
-    watched = EchoPage(page)
+    try:
+        page = await context.new_page()
+        page.set_default_timeout(ACTION_TIMEOUT_S * 1000)
+        watched = EchoPage(page)
 
-    def on_socket(socket: WebSocket) -> None:
-        watched.sockets.append(socket.url)
+        def on_socket(socket: WebSocket) -> None:
+            watched.sockets.append(socket.url)
 
-    def on_response(response: Response) -> None:
-        watched.responses[response.url] = response.status
+        def on_response(response: Response) -> None:
+            watched.responses[response.url] = response.status
 
-    page.on("websocket", on_socket)
-    page.on("response", on_response)
-    page.on("pageerror", lambda error: watched.errors.append(str(error)))
-    await page.goto(url)
-    return watched
+        page.on("websocket", on_socket)
+        page.on("response", on_response)
+        page.on("pageerror", lambda error: watched.errors.append(str(error)))
+        await page.goto(url)
+        yield watched
+    finally:
+        await context.close()
 
 
 @contextlib.asynccontextmanager
 async def echo_page(url: str) -> AsyncIterator[EchoPage]:
     """The echo page at URL in a browser of its own."""
-    async with chromium() as browser:
-        yield await open_echo_page(browser, url)
+    async with chromium() as browser, open_echo_page(browser, url) as tab:
+        yield tab

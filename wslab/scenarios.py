@@ -71,7 +71,8 @@ REFUSED_VERIFY_SECONDS = 5.0
 # there (its packages, Python, Django, systemd and nginx; every layout's
 # verdict over HTTP, WebSocket and TLS; units, limits, config) and leaves out
 # the operations and load tests, whose subject (the servers' own behaviour under
-# restart, kill, idle and 1,000 sockets) is the same pinned code on both.
+# restart, kill, idle and 1,000 sockets) is the same pinned code on both, and
+# the echo page in Chromium (the same page and browser on both).
 VERIFY_SCOPE = {"bookworm": "full", "trixie": "verdicts"}
 # Share of the full verify suite each scope runs, for scheduling.
 SCOPE_SHARE = {"full": 1.0, "verdicts": 0.3}
@@ -80,12 +81,24 @@ SCOPE_SHARE = {"full": 1.0, "verdicts": 0.3}
 # starts from the seeded image, where both are in place (scripts/base-image.sh).
 PURE_RUNS = frozenset({("bookworm", "uvicorn"), ("trixie", "gunicorn-uvicorn")})
 # Where each suite runs Molecule's idempotence pass (a second converge that
-# must change nothing): every layout on Debian 12; on Debian 13 the layouts that
-# between them run every role (gunicorn-uvicorn: django_app, gunicorn, Redis and
-# nginx, installed from nothing on the pure image; daphne; uvicorn). What else
-# differs between layouts is role variables, the same on both suites. The other
-# runs get WSLAB_TEST_SEQUENCE (.config/molecule/config.yml) without it.
-IDEMPOTENCE_LAYOUTS = {"trixie": frozenset({"gunicorn-uvicorn", "daphne", "uvicorn"})}
+# must change nothing). A pass re-runs the tasks its layout's converge ran, and
+# which tasks run depends on the roles and on each server's bind (a unix: bind
+# gets a socket unit and its directory, a TCP bind removes them), not on the
+# rest of the layout (broken-proxy and proxy-http10 differ from daphne only in
+# nginx's template values). Debian 12 runs it where, between them, the runs go
+# through every role, every server on both kinds of bind and the pure image:
+# uvicorn (pure; Uvicorn on a unix socket, Redis), wsgi (Gunicorn on a unix
+# socket), split-daphne (Daphne on a unix socket, Gunicorn on TCP),
+# split-uvicorn (Uvicorn on TCP) and daphne (Daphne on TCP). Debian 13, whose
+# tasks are the same, runs every role once: gunicorn-uvicorn (pure:
+# django_app, Gunicorn, Redis and nginx installed from nothing), daphne and
+# uvicorn. tests/test_scenarios.py checks both covers against the layouts and
+# the scenarios' binds. The other runs get WSLAB_TEST_SEQUENCE
+# (.config/molecule/config.yml) without it.
+IDEMPOTENCE_LAYOUTS = {
+    "bookworm": frozenset({"uvicorn", "wsgi", "split-daphne", "split-uvicorn", "daphne"}),
+    "trixie": frozenset({"gunicorn-uvicorn", "daphne", "uvicorn"}),
+}
 # The run made as a user makes it, from the pure image: `molecule test` whole,
 # with Molecule's own create and destroy steps (molecule/shared/create.yml and
 # destroy.yml), and Ansible's own linear strategy, as `make up` and most users
@@ -169,7 +182,7 @@ def molecule_phases(layout: str, suite: str) -> list[str]:
 
 
 def _runs_idempotence(layout: str, suite: str) -> bool:
-    """Every layout on a suite IDEMPOTENCE_LAYOUTS does not name, else the ones it names."""
+    """The layouts IDEMPOTENCE_LAYOUTS names for the suite (every layout on a suite it does not name)."""
     return suite not in IDEMPOTENCE_LAYOUTS or layout in IDEMPOTENCE_LAYOUTS[suite]
 
 

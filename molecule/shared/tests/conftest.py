@@ -20,13 +20,14 @@ from wslab.roles import raw_defaults, role_defaults
 # Units whose journal is shown when a test fails.
 _JOURNAL_LINES = 40
 # WSLAB_VERIFY: "full" runs every test; "verdicts" leaves out the tests marked
-# operations or load (python -m wslab.scenarios sets it per Debian suite).
-_LEFT_OUT = {"full": set(), "verdicts": {"operations", "load"}}
+# operations, load or browser (python -m wslab.scenarios sets it per Debian suite).
+_LEFT_OUT = {"full": set(), "verdicts": {"operations", "load", "browser"}}
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "operations: acts on the host as an operator would (restart, kill, reload)")
     config.addinivalue_line("markers", "load: opens thousands of sockets")
+    config.addinivalue_line("markers", "browser: drives the echo page in Chromium")
 
 
 def pytest_collection_modifyitems(config, items):

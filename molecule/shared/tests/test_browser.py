@@ -7,6 +7,13 @@ layouts), the last close code and the reconnect count. Where the layout
 carries WebSockets the page must connect and echo, and show an app server's
 stop and start (close code, "server-down", one reconnect); where it does not,
 the page must say why, in the probe's own verdict word.
+
+One Chromium serves every test of the module (a launch costs about 2 s of
+CPU); each test opens the page in a browser context of its own. The page and
+the browser are the same on both Debian suites, and the server side of what
+the page shows (the verdict, the echo, the servers' stamps) is proven on both
+by test_layout.py: these tests are marked `browser` and run on Debian 12 only
+(WSLAB_VERIFY=verdicts leaves them out).
 """
 
 from __future__ import annotations
@@ -14,8 +21,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import pytest_asyncio
 
 from wslab.browser import chromium, closes, connected, open_echo_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 # Bound on each wait for a page state: it holds with every scenario of
 # `make test` running at once; a passing run waits only as long as the page takes.
@@ -24,6 +34,12 @@ QUICK_S = 30.0
 # plus a handshake's bound.
 RECONNECT_S = 10.0 + QUICK_S
 # A close as the page logs it.
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser():
+    async with chromium() as launched:
+        yield launched
 
 
 def _holder(layout) -> str:
@@ -37,11 +53,10 @@ def _socket_held(layout):
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-async def test_the_page_says_what_it_is_connected_to(scheme, site_url, tls_url, layout, layout_name):
+async def test_the_page_says_what_it_is_connected_to(browser, scheme, site_url, tls_url, layout, layout_name):
     url = site_url if scheme == "http" else tls_url
     expected = layout["expect"]
-    async with chromium() as browser:
-        tab = await open_echo_page(browser, url)
+    async with open_echo_page(browser, url) as tab:
         if expected["websocket"]["verdict"] == "open":
             state = await tab.wait_for(_socket_held(layout), QUICK_S, "the page to connect")
             assert state["wsUrl"].startswith("wss://" if scheme == "https" else "ws://"), state["wsUrl"]
@@ -63,13 +78,12 @@ async def test_the_page_says_what_it_is_connected_to(scheme, site_url, tls_url, 
 
 
 @pytest.mark.operations
-async def test_the_page_shows_a_stop_and_reconnects_after_the_start(host, site_url, layout):
+async def test_the_page_shows_a_stop_and_reconnects_after_the_start(browser, host, site_url, layout):
     expected = layout["expect"]["websocket"]
     if expected["verdict"] != "open":
         pytest.skip(f"the layout carries no WebSockets (verdict {expected['verdict']})")
     unit = f"wslab-{_holder(layout)}"
-    async with chromium() as browser:
-        tab = await open_echo_page(browser, site_url)
+    async with open_echo_page(browser, site_url) as tab:
         first = await tab.wait_for(_socket_held(layout), QUICK_S, "the page to connect")
         try:
             assert host.run(f"systemctl stop {unit}").rc == 0
