@@ -193,6 +193,28 @@ async def test_broadcast_crosses_worker_processes(site_url, layout):
         assert message["to_pid"] == receiver_pid != sender_pid
 
 
+# What the server holding the socket answers a client that offers
+# permessage-deflate, as browsers do: Daphne declines it; Uvicorn agrees unless
+# uvicorn_ws_per_message_deflate is false (the split-uvicorn scenario sets it
+# so); Gunicorn's UvicornWorker agrees, Uvicorn's default (the gunicorn role
+# has no setting for it). Agreed, each socket keeps a compressor and a
+# decompressor: docs/bench.md measures what that costs.
+async def test_the_server_agrees_to_compression_as_configured(site_url, layout, role_vars):
+    _needs_open_websocket(layout)
+    server = layout["expect"]["websocket"]["server"]
+    if server == "uvicorn":
+        expected = role_vars("uvicorn")["uvicorn_ws_per_message_deflate"]
+    else:
+        expected = {"daphne": False, "gunicorn": True}[server]
+    url, origin = _ws_url(site_url, "/ws/echo/?welcome=1")
+    async with connect(url, origin=origin, open_timeout=TIMEOUT_S, proxy=None) as ws:
+        agreed = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        assert agreed.startswith("permessage-deflate") is expected, f"{server} agreed to {agreed!r}"
+        assert (await _welcome(ws))["server"] == server
+        await ws.send("through the extension, if any")
+        assert await asyncio.wait_for(ws.recv(), TIMEOUT_S) == "through the extension, if any"
+
+
 def test_the_server_itself_upgrades_when_addressed_directly(host, layout, wslab_vars):
     """The failure through a broken proxy is the proxy's: inside the host, the
     same server answers the same handshake with 101."""
