@@ -23,6 +23,7 @@ import yaml
 
 from wslab import scenarios
 from wslab.layout import PROJECT_DIR, layout_names, load_layout
+from wslab.roles import raw_defaults
 
 FAKE_MOLECULE = """\
 #!{python} -S
@@ -328,8 +329,7 @@ def _binds(layout: str) -> set[tuple[str, str]]:
     """(server, "unix" or "tcp") for each server of the layout, as its scenario binds it."""
     scenario = yaml.safe_load((PROJECT_DIR / "molecule" / layout / "molecule.yml").read_text())
     inventory = scenario.get("provisioner", {}).get("inventory", {}).get("group_vars", {}).get("all", {})
-    binds = inventory.get("wslab_app_binds") or yaml.safe_load(
-        (PROJECT_DIR / "roles/wslab/defaults/main.yml").read_text())["wslab_app_binds"]
+    binds = inventory.get("wslab_app_binds") or raw_defaults("wslab")["wslab_app_binds"]
     return {(server, "unix" if binds[server].startswith("unix:") else "tcp") for server in load_layout(layout)["servers"]}
 
 
