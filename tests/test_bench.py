@@ -146,9 +146,11 @@ def _run(directory: Path, **overrides) -> Path:
                "broadcast_processes": 1, "broadcast_ms": [30.0, 10.0, 20.0]}
     directory.mkdir(parents=True, exist_ok=True)
     for layout in bench.LAYOUTS:
-        server = "gunicorn" if layout in ("wsgi", "gunicorn-uvicorn") else layout
-        record = {"layout": layout, "http": {"server": server, "ceiling": http,
-                                            "paths": {p: {"nginx": http, "app": straight} for p in bench.HTTP_PATHS}}}
+        server = "gunicorn" if layout in ("wsgi", "gunicorn-uvicorn") else layout.removeprefix("split-")
+        record = {"layout": layout}
+        if layout not in bench.SOCKETS_ONLY_LAYOUTS:
+            record["http"] = {"server": server, "ceiling": http,
+                              "paths": {p: {"nginx": http, "app": straight} for p in bench.HTTP_PATHS}}
         if layout in bench.ASGI_LAYOUTS:
             record["sockets"] = {**sockets, "server": server, **overrides.get(layout, {})}
         (directory / f"{layout}.json").write_text(json.dumps(record))
@@ -290,3 +292,14 @@ def test_the_app_servers_processes_include_children_that_do_not_name_it():
     ]
     assert bench.pid_groups(rows, "uvicorn") == {"nginx": [21, 22], "app": [30, 31, 32]}
     assert bench.pid_groups(rows, "daphne") == {"nginx": [21, 22], "app": []}
+
+
+def test_split_daphne_is_measured_for_its_sockets_beside_daphnes_one_process(tmp_path):
+    """Daphne with two processes (split-daphne's instances) beside its one
+    (the daphne layout); split-daphne's pages are Gunicorn's, measured as wsgi."""
+    blocks = benchreport.render_blocks(_run(tmp_path))
+    rows = {line.split(" | ")[0]: line for line in blocks["bench-sockets"].splitlines()}
+    assert "| daphne (2) |" in rows["| [`split-daphne`](../layouts/split-daphne.yml)"]
+    assert "| daphne (1) |" in rows["| [`daphne`](../layouts/daphne.yml)"]
+    assert "split-daphne" not in blocks["bench-http"]
+    assert "split-daphne" not in blocks["bench-one-process"]

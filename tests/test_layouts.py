@@ -215,3 +215,54 @@ def test_a_layout_without_a_summary_is_refused():
     definition = copy.deepcopy(load_layout("daphne"))
     del definition["summary"]
     assert any("summary must be one line" in e for e in errors(definition))
+
+
+# ------------------------------------------------------------ Daphne's instances
+
+
+@pytest.mark.parametrize(
+    ("bind", "processes", "expected"),
+    [
+        ("127.0.0.1:8001", 1, ["127.0.0.1:8001"]),
+        ("127.0.0.1:8001", 3, ["127.0.0.1:8001", "127.0.0.1:8002", "127.0.0.1:8003"]),
+        ("[::1]:8001", 2, ["[::1]:8001", "[::1]:8002"]),
+        ("unix:/run/wslab-daphne/daphne.sock", 2,
+         ["unix:/run/wslab-daphne/daphne-1.sock", "unix:/run/wslab-daphne/daphne-2.sock"]),
+    ],
+)
+def test_each_instance_gets_its_own_address(bind, processes, expected):
+    assert schema.instance_binds(bind, processes) == expected
+
+
+def test_several_daphne_processes_are_instances_and_nginx_lists_them_all():
+    definition = load_layout("split-daphne")
+    assert definition["servers"]["daphne"]["processes"] == 2
+    binds = dict(BINDS, daphne="unix:/run/wslab-daphne/daphne.sock")
+    assert errors(definition, binds=binds) == []
+    assert schema.server_units(definition) == {
+        "gunicorn": ["wslab-gunicorn"], "daphne": ["wslab-daphne@1", "wslab-daphne@2"],
+    }
+    upstreams = {upstream["name"]: upstream["servers"] for upstream in schema.nginx_upstreams(definition, binds)}
+    # Gunicorn's two workers share one socket; Daphne's processes each have theirs.
+    assert upstreams == {
+        "gunicorn": [BINDS["gunicorn"]],
+        "daphne": ["unix:/run/wslab-daphne/daphne-1.sock max_fails=0", "unix:/run/wslab-daphne/daphne-2.sock max_fails=0"],
+    }
+    assert schema.unit_file("wslab-daphne@2") == "/etc/systemd/system/wslab-daphne@.service"
+    assert schema.unit_file("wslab-gunicorn") == "/etc/systemd/system/wslab-gunicorn.service"
+
+
+def test_an_instance_on_another_servers_port_is_refused():
+    definition = copy.deepcopy(load_layout("split-daphne"))
+    # Daphne's second instance would take 8002, Gunicorn's port here.
+    binds = dict(BINDS, daphne="127.0.0.1:8001", gunicorn="127.0.0.1:8002")
+    assert any(
+        "gunicorn listens on 127.0.0.1:8002 and daphne on 127.0.0.1:8002, which is the same address" in error
+        for error in errors(definition, binds=binds)
+    ), errors(definition, binds=binds)
+
+
+def test_instances_past_the_last_port_are_refused():
+    definition = copy.deepcopy(load_layout("split-daphne"))
+    binds = dict(BINDS, daphne="127.0.0.1:65535")
+    assert any("past 65535" in error for error in errors(definition, binds=binds))

@@ -10,7 +10,7 @@ import importlib.util
 import pytest
 import yaml
 
-from wslab.layout import layout_names, load_layout
+from wslab.layout import layout_names, load_layout, server_binds
 from wslab.roles import ROLES_DIR, app_server_inputs, app_server_unit, raw_defaults, role_defaults
 
 ROLES = ("wslab", "django_app", "gunicorn", "daphne", "uvicorn", "nginx", "redis")
@@ -55,10 +55,10 @@ def test_a_bound_variable_defaults_to_its_fact_as_the_preflight_expects(name):
     role = next(role for role in ROLES if name.startswith(f"{role}_"))
     fact, expected = BOUND[name]
     assert " ".join(str(raw_defaults(role)[name]).split()) == " ".join(str(expected).split())
-    assert fact.split(".")[0].split()[0] in raw_defaults("wslab")
-    assert "the project fact" in str(_options(role)[name]["description"]) or "wslab_" in str(
-        _options(role)[name]["description"]
-    ), name
+    # A project fact, or a key of the layout (which nginx's wiring reads).
+    assert fact.startswith("the layout's servers.") or fact.split(".")[0].split()[0] in raw_defaults("wslab")
+    description = str(_options(role)[name]["description"])
+    assert "the project fact" in description or "wslab_" in description or "the layout's" in description, name
 
 
 @pytest.mark.parametrize("layout", ["wsgi", "gunicorn-uvicorn", "daphne", "uvicorn", "split-daphne"])
@@ -205,3 +205,33 @@ def test_https_only_and_hsts_reach_the_apps_env_file():
     })["_django_app_env"]
     assert (site["DJANGO_HTTPS_ONLY"], site["DJANGO_HSTS_SECONDS"], site["DJANGO_HSTS_INCLUDE_SUBDOMAINS"]) == ("1", 600, "1")
     assert role_defaults("nginx", wslab_hsts_max_age=600)["nginx_tls_hsts_max_age"] == 600
+
+
+@pytest.mark.parametrize(
+    "bind", ["127.0.0.1:8001", "[::1]:8001", "unix:/run/wslab-daphne/daphne.sock"],
+)
+def test_daphnes_instances_listen_where_nginx_sends_them(bind):
+    """The daphne role's instances (its Jinja) take the addresses nginx's
+    upstream lists (wslab/layout.py), each on a socket systemd opens."""
+    binds = {"gunicorn": "127.0.0.1:8000", "daphne": bind, "uvicorn": "127.0.0.1:8002"}
+    inputs = app_server_inputs("daphne", layout="split-daphne", wslab_app_binds=binds)
+    definition = load_layout("split-daphne")
+    assert inputs["app_server_instance_binds"] == server_binds(definition, binds)["daphne"]
+    unit = app_server_unit("daphne", layout="split-daphne", wslab_app_binds=binds)
+    domain = "UNIX" if bind.startswith("unix:") else "INET6" if bind.startswith("[") else "INET"
+    assert f"\n    -e systemd:domain={domain}:index=0 \\\n" in unit
+    assert "\nRequires=wslab-daphne@%i.socket\n" in unit
+    assert "\nDescription=Daphne (ASGI) serving labsite.asgi:application, instance %i\n" in unit
+    for number, address in enumerate(inputs["app_server_instance_binds"], start=1):
+        socket_unit = app_server_unit("daphne", layout="split-daphne", wslab_app_binds=binds, kind="socket",
+                                      instance=number)
+        assert f"\nListenStream={address.removeprefix('unix:')}\n" in socket_unit
+        assert f"\nPartOf=wslab-daphne@{number}.service\n" in socket_unit
+        assert ("\nSocketMode=0660\n" in socket_unit) == bind.startswith("unix:")
+
+
+def test_one_daphne_process_keeps_one_service():
+    inputs = app_server_inputs("daphne", layout="daphne")
+    assert inputs["app_server_instance_binds"] == []
+    unit = app_server_unit("daphne", layout="daphne")
+    assert "@" not in unit.split("[Service]")[0]

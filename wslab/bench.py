@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from wslab.layout import load_layout
+from wslab.layout import load_layout, server_units
 from wslab.roles import raw_defaults
 from wslab.runbook import git_commit
 from wslab.scenarios import reference_loop_s
@@ -46,8 +46,12 @@ ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "inventories" / "bench"
 OUT = ROOT / "build" / "bench"
 CONTAINER = "wslab-bench-{layout}"
-ASGI_LAYOUTS = ("daphne", "uvicorn", "gunicorn-uvicorn")
+ASGI_LAYOUTS = ("daphne", "split-daphne", "uvicorn", "gunicorn-uvicorn")
 LAYOUTS = ("wsgi", *ASGI_LAYOUTS)
+# Layouts measured for their sockets only: split-daphne's pages are Gunicorn's
+# (the wsgi layout's figures); its sockets are Daphne's two processes, beside
+# the daphne layout's one.
+SOCKETS_ONLY_LAYOUTS = ("split-daphne",)
 # Load generators run here; inventories/bench pins the containers to core 1.
 CLIENT_CORE = "0"
 # A static file nginx serves without the app: the HTTP ceiling.
@@ -278,9 +282,11 @@ def wait_until_answers(name: str, url: str) -> None:
 
 
 def sockets_phase(layout: str, pid: int, name: str, plan: Plan) -> dict:
-    server = load_layout(layout)["expect"]["websocket"]["server"]
-    say(f"{layout}: restarting nginx and wslab-{server}, so that memory is measured from fresh processes")
-    fresh_start(name, ["nginx", f"wslab-{server}"])
+    definition = load_layout(layout)
+    server = definition["expect"]["websocket"]["server"]
+    units = server_units(definition)[server]
+    say(f"{layout}: restarting nginx and {', '.join(units)}, so that memory is measured from fresh processes")
+    fresh_start(name, ["nginx", *units])
     groups = pid_groups(processes(name), server)
     if not groups["nginx"] or not groups["app"]:
         raise RuntimeError(f"{name}: no nginx worker or no {server} process to measure: {groups}")
@@ -372,10 +378,12 @@ def run(layouts: Sequence[str], plan: Plan, quick: bool) -> dict:
         name = CONTAINER.format(layout=layout)
         pid = container_pid(name)
         say(f"{layout}: measuring in {name} (servers on core 1, load from core {CLIENT_CORE})")
-        record: dict = {"layout": layout, "http": http_phase(layout, pid, plan)}
-        one_process = one_process_phase(layout, pid, name, plan)
-        if one_process:
-            record["http"]["one_process"] = one_process
+        record: dict = {"layout": layout}
+        if layout not in SOCKETS_ONLY_LAYOUTS:
+            record["http"] = http_phase(layout, pid, plan)
+            one_process = one_process_phase(layout, pid, name, plan)
+            if one_process:
+                record["http"]["one_process"] = one_process
         if layout in ASGI_LAYOUTS:
             record["sockets"] = sockets_phase(layout, pid, name, plan)
         (OUT / f"{layout}.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")

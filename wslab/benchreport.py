@@ -116,6 +116,8 @@ def render_http(records: Records) -> str:
                "straight at the server, req/s", "p50 / p99 ms", "nginx's cost"]
     rows = []
     for layout, record in records.items():
+        if "http" not in record:
+            continue  # measured for its sockets only (bench.SOCKETS_ONLY_LAYOUTS)
         http = record["http"]
         server = http["server"]
         for path, targets in http["paths"].items():
@@ -138,6 +140,8 @@ def render_one_process(records: Records) -> str:
                "the layout's processes, req/s", "gain from the extra processes"]
     rows = []
     for layout, record in records.items():
+        if "http" not in record:
+            continue
         http = record["http"]
         server, processes = http["server"], _processes(layout, http["server"])
         one = http.get("one_process")
@@ -295,7 +299,7 @@ def plot(directory: Path, records: Records | None = None) -> list[Path]:
     if records is None:
         _, records = load(directory)
     written = []
-    layouts = list(records)
+    layouts = [name for name in records if "http" in records[name]]
     fig, axes = pyplot.subplots(1, len(bench.HTTP_PATHS), figsize=(10, 4), sharey=True)
     for ax, path in zip(axes, bench.HTTP_PATHS):
         xs = range(len(layouts))
@@ -311,7 +315,7 @@ def plot(directory: Path, records: Records | None = None) -> list[Path]:
     fig.savefig(written[-1], dpi=80, metadata={"Software": None})
     pyplot.close(fig)
 
-    with_sockets = [name for name in layouts if "sockets" in records[name]]
+    with_sockets = [name for name in records if "sockets" in records[name]]
     fig, axes = pyplot.subplots(1, 2, figsize=(10, 4))
     xs = range(len(with_sockets))
     for offset, group in ((-0.2, "nginx"), (0.2, "app")):

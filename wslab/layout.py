@@ -50,6 +50,10 @@ CHANNEL_LAYERS = {"memory", "redis"}
 # be silently ignored, so it is refused. Every other setting of a server is a
 # role variable, set in the inventory.
 SERVER_OPTIONS = {"gunicorn": {"worker_class"}, "daphne": set(), "uvicorn": set()}
+# Servers that run one process per systemd instance, each on its own socket,
+# with nginx spreading connections over them (Daphne has no worker processes);
+# Gunicorn and Uvicorn run their processes behind one socket instead.
+INSTANCE_SERVERS = {"daphne"}
 _BIND_TCP = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 # The path the lab's WebSocket routes live under (sample_app/echo/routing.py).
 WS_PATH = "/ws/"
@@ -153,15 +157,19 @@ def layout_errors(
         processes = spec.get("processes", 1)
         if not isinstance(processes, int) or processes < 1:
             errors.append(f"{where}: servers.{name}.processes must be a positive integer")
-        elif name == "daphne" and processes != 1:
-            errors.append(
-                f"{where}: servers.daphne.processes is {processes}; Daphne runs one process "
-                "(use uvicorn, or gunicorn with uvicorn_worker.UvicornWorker, for several)"
-            )
         if name not in binds:
             errors.append(f"wslab_app_binds has no entry for {name!r}, which the layout runs")
         else:
             errors.extend(bind_errors(binds[name], name))
+            if name in INSTANCE_SERVERS and isinstance(processes, int) and processes > 1 and not bind_errors(
+                binds[name], name
+            ):
+                last = instance_binds(binds[name], processes)[-1]
+                if not last.startswith("unix:") and int(last.rsplit(":", 1)[1]) > 65535:
+                    errors.append(
+                        f"wslab_app_binds.{name} is {binds[name]!r}: its {processes} processes listen on "
+                        f"{processes} ports from there, past 65535; lower the port"
+                    )
 
     channel_layer = definition.get("channel_layer", "memory")
     if channel_layer not in CHANNEL_LAYERS:
@@ -237,7 +245,12 @@ def layout_errors(
     if not isinstance(expect, dict) or "http" not in expect or "websocket" not in expect:
         errors.append(f"{where}: expect must give http and websocket expectations")
 
-    bound = [(name, binds[name]) for name in servers if name in binds and not bind_errors(binds[name], name)]
+    bound = [
+        (name, bind)
+        for name, spec in servers.items()
+        if name in binds and not bind_errors(binds[name], name)
+        for bind in instance_binds(binds[name], _processes(name, spec))
+    ]
     for position, (name, bind) in enumerate(bound):
         for other, other_bind in bound[position + 1 :]:
             if _binds_collide(bind, other_bind):
@@ -256,13 +269,83 @@ def layout_errors(
     return errors
 
 
+def _processes(name: str, spec: Any) -> int:
+    """The processes a layout gives server NAME, as instance_binds counts them
+    (1 for a server that shares one socket among its workers, or for a value
+    layout_errors refuses)."""
+    processes = spec.get("processes", 1) if isinstance(spec, dict) else 1
+    return processes if name in INSTANCE_SERVERS and isinstance(processes, int) and processes > 1 else 1
+
+
+def instance_binds(bind: str, processes: int) -> list[str]:
+    """Where each of PROCESSES instances of a server in INSTANCE_SERVERS
+    listens, from its wslab_app_binds value: the bind itself for one; for
+    more, consecutive ports from the bind's (127.0.0.1:8001, 127.0.0.1:8002,
+    ...) or numbered sockets beside it (unix:/run/wslab-daphne/daphne-1.sock,
+    ...-2.sock, ...)."""
+    if processes <= 1:
+        return [bind]
+    if bind.startswith("unix:"):
+        stem = bind.removesuffix(".sock")
+        return [f"{stem}-{number}.sock" for number in range(1, processes + 1)]
+    host, port = bind.rsplit(":", 1)
+    return [f"{host}:{int(port) + offset}" for offset in range(processes)]
+
+
+def server_binds(definition: dict[str, Any], binds: dict[str, str]) -> dict[str, list[str]]:
+    """Every address each server of the layout listens on (one per instance)."""
+    return {
+        name: instance_binds(binds[name], _processes(name, spec)) for name, spec in definition["servers"].items()
+    }
+
+
+def server_units(definition: dict[str, Any], service_prefix: str = "wslab-") -> dict[str, list[str]]:
+    """The systemd services that run each server of the layout: wslab-<server>,
+    or for a server in INSTANCE_SERVERS with several processes one instance of
+    the template unit wslab-<server>@.service per process, numbered from 1
+    (roles/app_server)."""
+    units = {}
+    for name, spec in definition["servers"].items():
+        processes = _processes(name, spec)
+        units[name] = (
+            [f"{service_prefix}{name}@{number}" for number in range(1, processes + 1)]
+            if processes > 1
+            else [f"{service_prefix}{name}"]
+        )
+    return units
+
+
+def unit_file(unit: str) -> str:
+    """The file a server's service comes from: its own, or an instance's template."""
+    return f"/etc/systemd/system/{unit.split('@', 1)[0]}{'@' if '@' in unit else ''}.service"
+
+
+# How nginx lists a server's instances: never marked down after a failed
+# connection (nginx's default, max_fails=1, shuts an address out for
+# fail_timeout, 10 s). A stopped instance refuses at once and nginx tries the
+# next (proxy_next_upstream); one that is back, or whose socket systemd kept
+# open while it restarted, takes connections at once, where the default
+# answered 502 for 10 s after a restart of every instance.
+INSTANCE_UPSTREAM_PARAMETERS = "max_fails=0"
+
+
 def nginx_upstreams(definition: dict[str, Any], binds: dict[str, str]) -> list[dict[str, Any]]:
-    """nginx upstream blocks for the servers the layout's routes use."""
+    """nginx upstream blocks for the servers the layout's routes use: one
+    server line per instance of the server."""
     used = []
     for route in definition["routes"]:
         if route["server"] not in used:
             used.append(route["server"])
-    return [{"name": server, "servers": [binds[server]]} for server in used]
+    addresses = server_binds(definition, binds)
+    return [
+        {
+            "name": server,
+            "servers": addresses[server]
+            if len(addresses[server]) == 1
+            else [f"{address} {INSTANCE_UPSTREAM_PARAMETERS}" for address in addresses[server]],
+        }
+        for server in used
+    ]
 
 
 def nginx_locations(definition: dict[str, Any]) -> list[dict[str, Any]]:

@@ -52,7 +52,9 @@ def _environment() -> jinja2.nativetypes.NativeEnvironment:
     env.filters["ternary"] = _ternary
     # Ansible's own, for what the roles assemble (django_app's env file).
     ansible_filters = _ansible_filters()
-    env.filters.update(combine=ansible_filters["combine"], bool=ansible_filters["bool"])
+    env.filters.update(
+        combine=ansible_filters["combine"], bool=ansible_filters["bool"], regex_replace=ansible_filters["regex_replace"]
+    )
     return env
 
 
@@ -152,14 +154,20 @@ def app_server_inputs(server: str, layout: str | None = None, tasks_from: str = 
     return {name: context[name] for name in inputs}
 
 
-def app_server_unit(server: str, layout: str | None = None, kind: str = "service", **facts: Any) -> str:
+def app_server_unit(
+    server: str, layout: str | None = None, kind: str = "service", instance: int | None = None, **facts: Any
+) -> str:
     """The systemd unit roles/app_server writes for a server role (gunicorn,
     daphne, uvicorn), from the inputs the role's tasks/main.yml passes it,
-    rendered from the role's variables: its .service, or for a unix bind
-    (kind) the .socket and the tmpfiles.d entry of the socket's directory."""
+    rendered from the role's variables: its .service (the template unit, for
+    a server with instances), or (kind) for a unix bind the .socket and the
+    tmpfiles.d entry of the socket's directory, or INSTANCE's .socket."""
     skeleton, inputs = _with_app_server_inputs(server, layout, facts)
     # The skeleton's own defaults and helpers, but not what a run registers.
-    registered = {"_app_server_unit_changed", "_app_server_previewing_unit"}
+    registered = {
+        "_app_server_unit_changed", "_app_server_previewing_unit", "_app_server_stale_instances",
+        "_app_server_plain_unit_found",
+    }
     own = {**raw_defaults("app_server"), **_yaml(ROLES_DIR / "app_server" / "vars" / "main.yml")}
     skeleton = _render_into(skeleton, {name: value for name, value in own.items() if name not in registered | inputs})
     text = jinja2.Environment(  # noqa: S701 - a systemd unit, not HTML
@@ -172,6 +180,14 @@ def app_server_unit(server: str, layout: str | None = None, kind: str = "service
     template = {"service": "etc/systemd/system/app-server.service.j2",
                 "socket": "etc/systemd/system/app-server.socket.j2",
                 "tmpfiles": "etc/tmpfiles.d/app-server.conf.j2"}[kind]
+    # What the socket unit's task gives its template (tasks/unit.yml).
+    service = skeleton["app_server_service_name"]
+    if instance is None:
+        socket = {"_app_server_listen": skeleton["_app_server_socket"], "_app_server_socket_service": service}
+    else:
+        bind = skeleton["app_server_instance_binds"][instance - 1]
+        socket = {"_app_server_number": instance, "_app_server_listen": bind.removeprefix("unix:"),
+                  "_app_server_socket_service": f"{service}@{instance}"}
     return text.get_template(template).render(
-        {**skeleton, "ansible_managed": "Ansible managed"}
+        {**skeleton, **socket, "ansible_managed": "Ansible managed"}
     )

@@ -88,8 +88,8 @@ PURE_RUNS = frozenset({("bookworm", "uvicorn"), ("trixie", "gunicorn-uvicorn")})
 # nginx's template values). Debian 12 runs it where, between them, the runs go
 # through every role, every server on both kinds of bind and the pure image:
 # uvicorn (pure; Uvicorn on a unix socket, Redis), wsgi (Gunicorn on a unix
-# socket), split-daphne (Daphne on a unix socket, Gunicorn on TCP),
-# split-uvicorn (Uvicorn on TCP) and daphne (Daphne on TCP). Debian 13, whose
+# socket), split-daphne (Daphne's two instances on unix sockets, Gunicorn on
+# TCP), split-uvicorn (Uvicorn on TCP) and daphne (Daphne on TCP). Debian 13, whose
 # tasks are the same, runs every role once: gunicorn-uvicorn (pure:
 # django_app, Gunicorn, Redis and nginx installed from nothing), daphne and
 # uvicorn. tests/test_scenarios.py checks both covers against the layouts and

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from wslab.layout import load_layout
+from wslab.layout import load_layout, server_units as units_of_servers
 from wslab.roles import raw_defaults, role_defaults
 
 # Units whose journal is shown when a test fails.
@@ -137,8 +137,15 @@ def unit_properties(host):
 
 
 @pytest.fixture(scope="session")
-def server_units(layout):
-    return [f"wslab-{server}" for server in layout["servers"]]
+def units_of(layout) -> dict[str, list[str]]:
+    """server -> the systemd services that run it: wslab-<server>, or
+    wslab-<server>@1, @2, ... for Daphne with several processes."""
+    return units_of_servers(layout)
+
+
+@pytest.fixture(scope="session")
+def server_units(units_of) -> list[str]:
+    return [unit for units in units_of.values() for unit in units]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -146,7 +153,8 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if report.when == "call" and report.failed and "host" in item.funcargs:
         host = item.funcargs["host"]
-        units = ["nginx"] + [f"wslab-{name}" for name in item.funcargs.get("layout", {}).get("servers", {})]
+        layout = item.funcargs.get("layout")
+        units = ["nginx"] + ([unit for units in units_of_servers(layout).values() for unit in units] if layout else [])
         args = " ".join(f"-u {unit}" for unit in units)
         journal = host.run(f"journalctl --no-pager -n {_JOURNAL_LINES} {args}")
         report.sections.append(("journal of " + ", ".join(units), journal.stdout + journal.stderr))

@@ -78,11 +78,12 @@ async def test_the_page_says_what_it_is_connected_to(browser, scheme, site_url, 
 
 
 @pytest.mark.operations
-async def test_the_page_shows_a_stop_and_reconnects_after_the_start(browser, host, site_url, layout):
+async def test_the_page_shows_a_stop_and_reconnects_after_the_start(browser, host, site_url, layout, units_of):
     expected = layout["expect"]["websocket"]
     if expected["verdict"] != "open":
         pytest.skip(f"the layout carries no WebSockets (verdict {expected['verdict']})")
-    unit = f"wslab-{_holder(layout)}"
+    # Every process of the server (each instance of Daphne's, for several).
+    unit = " ".join(units_of[_holder(layout)])
     async with open_echo_page(browser, site_url) as tab:
         first = await tab.wait_for(_socket_held(layout), QUICK_S, "the page to connect")
         try:

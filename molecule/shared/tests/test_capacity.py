@@ -207,10 +207,9 @@ def test_nginx_limits_are_the_ones_in_force(host, wslab_vars, role_vars, layout,
     })
 
 
-def test_app_units_limits_are_the_ones_in_force(host, layout, role_vars):
+def test_app_units_limits_are_the_ones_in_force(host, layout, role_vars, units_of):
     limits = _limits(role_vars, layout["servers"])
-    for server in layout["servers"]:
-        unit = f"wslab-{server}"
+    for server, unit in ((server, unit) for server, units in units_of.items() for unit in units):
         wanted = limits[f"{server}_limit_nofile"]
         assert host.check_output(f"systemctl show -p LimitNOFILE --value {unit}").strip() == str(wanted), unit
         main = int(host.check_output(f"systemctl show -p MainPID --value {unit}").strip())

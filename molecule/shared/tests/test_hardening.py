@@ -16,6 +16,7 @@ import re
 import pytest
 
 from wslab import findings
+from wslab.layout import server_binds, server_units
 
 APP_UNIT_MAX_EXPOSURE = 2.0
 NGINX_MAX_EXPOSURE = 3.0
@@ -70,9 +71,15 @@ def test_every_app_server_unit_is_sandboxed_to_an_exposure_of_at_most_2(server_u
 
 
 def _unix_sockets(layout, wslab_vars) -> dict[str, str]:
-    """server -> the path of its unix socket, for the servers on a unix: bind."""
-    binds = {server: wslab_vars["wslab_app_binds"][server] for server in layout["servers"]}
-    return {server: bind[5:] for server, bind in binds.items() if bind.startswith("unix:")}
+    """unit -> the path of its unix socket, for the servers on a unix: bind:
+    wslab-<server>'s, or each instance's (wslab-daphne@N, with several)."""
+    binds = server_binds(layout, wslab_vars["wslab_app_binds"])
+    return {
+        unit: bind[5:]
+        for server, units in server_units(layout).items()
+        for unit, bind in zip(units, binds[server], strict=True)
+        if bind.startswith("unix:")
+    }
 
 
 _CONNECT = "python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' {path}"
@@ -87,7 +94,7 @@ def test_a_unix_socket_admits_the_app_and_nginx_only(host, layout, wslab_vars, u
     if not sockets:
         pytest.skip("every server of this scenario listens on TCP")
     owner = (wslab_vars["wslab_app_user"], wslab_vars["wslab_proxy_user"])
-    for server, path in sockets.items():
+    for unit, path in sockets.items():
         directory = host.file(path.rsplit("/", 1)[0])
         assert (directory.mode, directory.user, directory.group) == (0o750, *owner), directory.path
         stat = host.file(path)
@@ -95,9 +102,9 @@ def test_a_unix_socket_admits_the_app_and_nginx_only(host, layout, wslab_vars, u
         # Twisted, under Daphne, chmods even a socket it was handed to 0666
         # (twisted.internet.unix.Port.startListening): the directory is what
         # keeps others out there.
-        mode = 0o666 if server == "daphne" else 0o660
+        mode = 0o666 if unit.startswith("wslab-daphne") else 0o660
         assert (stat.mode, stat.user, stat.group) == (mode, *owner), path
-        props = unit_properties(f"wslab-{server}.socket", "ActiveState", "Listen")
+        props = unit_properties(f"{unit}.socket", "ActiveState", "Listen")
         assert props == {"ActiveState": "active", "Listen": f"{path} (Stream)"}, props
         proxy = host.run(f"runuser -u {wslab_vars['wslab_proxy_user']} -- " + _CONNECT.format(path=path))
         assert proxy.rc == 0, proxy.stderr

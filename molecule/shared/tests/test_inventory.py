@@ -22,11 +22,11 @@ def test_django_app_writes_the_inventorys_extra_env(host, inventory_vars, wslab_
         assert f"{key}={value}" in lines, key
 
 
-def test_app_units_carry_the_inventorys_limit(host, inventory_vars, layout):
-    for server in layout["servers"]:
+def test_app_units_carry_the_inventorys_limit(host, inventory_vars, units_of):
+    for server, unit in ((server, unit) for server, units in units_of.items() for unit in units):
         wanted = _set(inventory_vars, f"{server}_limit_nofile")
-        got = host.check_output(f"systemctl show -p LimitNOFILE --value wslab-{server}").strip()
-        assert got == str(wanted), server
+        got = host.check_output(f"systemctl show -p LimitNOFILE --value {unit}").strip()
+        assert got == str(wanted), unit
 
 
 def test_nginx_carries_the_inventorys_worker_connections(host, inventory_vars):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from wslab.layout import INSTANCE_UPSTREAM_PARAMETERS, server_binds
 from wslab.probe import run_probe
 
 # An idle socket is held for this many times nginx's read timeout: it
@@ -58,12 +59,15 @@ def test_app_servers_run_unprivileged_and_restart_on_failure(host, server_units,
 
 
 def test_app_servers_listen_where_nginx_expects(host, layout, wslab_vars):
+    """Each server, or each of its instances (Daphne with several processes),
+    listens on the address nginx's upstream names."""
     site = host.file("/etc/nginx/sites-enabled/wslab").content_string
-    for server in layout["servers"]:
-        bind = wslab_vars["wslab_app_binds"][server]
-        socket = f"unix://{bind[5:]}" if bind.startswith("unix:") else f"tcp://{bind}"
-        assert host.socket(socket).is_listening, f"{server} is not listening on {bind}"
-        assert f"server {bind};" in site
+    for server, binds in server_binds(layout, wslab_vars["wslab_app_binds"]).items():
+        for bind in binds:
+            socket = f"unix://{bind[5:]}" if bind.startswith("unix:") else f"tcp://{bind}"
+            assert host.socket(socket).is_listening, f"{server} is not listening on {bind}"
+            line = f"server {bind};" if len(binds) == 1 else f"server {bind} {INSTANCE_UPSTREAM_PARAMETERS};"
+            assert line in site, line
 
 
 def test_nginx_locations_are_the_layout_routes(host, layout):

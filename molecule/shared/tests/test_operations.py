@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from wslab import findings
+from wslab.layout import unit_file
 from wslab.probe import probe, run_probe
 
 pytestmark = pytest.mark.operations
@@ -225,10 +226,11 @@ def _write_and_reload(host, path: str, content: str) -> None:
 
 
 async def test_restarting_the_server_closes_sockets_with_a_code_and_clients_get_back_in(
-    host, site_url, layout, layout_name
+    host, site_url, layout, layout_name, units_of
 ):
     server = _ws_server(layout)
-    unit = f"wslab-{server}"
+    # Every process of the server at once (each instance, for several).
+    unit = " ".join(units_of[server])
     async with AsyncExitStack() as stack:
         sockets = await _open_echo_sockets(stack, site_url, 5)
         started = time.monotonic()
@@ -248,9 +250,12 @@ async def test_restarting_the_server_closes_sockets_with_a_code_and_clients_get_
     assert codes == [expected], f"{server} closed sockets with {codes} ({reasons}) on restart"
 
 
-async def test_a_killed_server_is_restarted_by_systemd(host, site_url, layout, layout_name, unit_properties):
+async def test_a_killed_server_is_restarted_by_systemd(
+    host, site_url, layout, layout_name, unit_properties, units_of
+):
     server = _ws_server(layout)
-    unit = f"wslab-{server}"
+    # One process: the service's, or the first instance's.
+    unit = units_of[server][0]
     before = unit_properties(unit, "MainPID", "NRestarts")
     killed = time.monotonic()
     assert host.run(f"kill -9 {before['MainPID']}").rc == 0
@@ -270,29 +275,31 @@ async def test_a_killed_server_is_restarted_by_systemd(host, site_url, layout, l
 
 
 @asynccontextmanager
-async def _server_pings_off(host, site_url, server: str):
-    """Rewrites the unit's ping setting for the length of a test, then restores it."""
-    unit_file = f"/etc/systemd/system/wslab-{server}.service"
+async def _server_pings_off(host, site_url, server: str, units: list[str]):
+    """Rewrites the unit's ping setting for the length of a test (the template
+    of the instances, for several), then restores it."""
+    units_file = unit_file(units[0])
+    restart = f"systemctl daemon-reload && systemctl restart {' '.join(units)}"
     pattern, replacement = PING_SETTINGS[server]
-    assert host.run(f"cp -p {unit_file} {unit_file}.wslab-test").rc == 0
+    assert host.run(f"cp -p {units_file} {units_file}.wslab-test").rc == 0
     try:
-        host.check_output(f"sed -E -i 's/{pattern}/{replacement}/' {unit_file}")
-        assert replacement in host.file(unit_file).content_string
-        host.check_output(f"systemctl daemon-reload && systemctl restart wslab-{server}")
+        host.check_output(f"sed -E -i 's/{pattern}/{replacement}/' {units_file}")
+        assert replacement in host.file(units_file).content_string
+        host.check_output(restart)
         await _seconds_until_a_socket_opens(site_url, time.monotonic())
         yield
     finally:
-        host.run(f"mv {unit_file}.wslab-test {unit_file}")
-        host.run(f"systemctl daemon-reload && systemctl restart wslab-{server}")
+        host.run(f"mv {units_file}.wslab-test {units_file}")
+        host.run(restart)
         await _seconds_until_a_socket_opens(site_url, time.monotonic())
 
 
 async def test_without_server_pings_nginx_closes_an_idle_socket_at_its_read_timeout(
-    host, site_url, layout, layout_name, wslab_vars
+    host, site_url, layout, layout_name, wslab_vars, units_of
 ):
     server = _ws_server(layout)
     read_timeout = wslab_vars["wslab_proxy_read_timeout"]
-    async with _server_pings_off(host, site_url, server):
+    async with _server_pings_off(host, site_url, server, units_of[server]):
         result = await probe(site_url, hold=3 * read_timeout, timeout=OPEN_TIMEOUT_S)
     record = result.to_dict()
     _record_finding(layout_name, "idle_without_pings", {
