@@ -166,7 +166,7 @@ def app_server_unit(
     # The skeleton's own defaults and helpers, but not what a run registers.
     registered = {
         "_app_server_unit_changed", "_app_server_previewing_unit", "_app_server_stale_instances",
-        "_app_server_plain_unit_found",
+        "_app_server_plain_unit_found", "_app_server_plain_socket_found", "_app_server_removed_units",
     }
     own = {**raw_defaults("app_server"), **_yaml(ROLES_DIR / "app_server" / "vars" / "main.yml")}
     skeleton = _render_into(skeleton, {name: value for name, value in own.items() if name not in registered | inputs})
