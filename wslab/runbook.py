@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from wslab import findings
-from wslab.layout import INSTANCE_SERVERS, LAYOUTS_DIR, PROJECT_DIR, layout_names, load_layout
+from wslab.layout import INSTANCE_SERVERS, LAYOUTS_DIR, PROJECT_DIR, layout_names, load_layout, server_units
 from wslab.probe import runbook_anchor
 
 DOCS_DIR = PROJECT_DIR / "docs"
@@ -218,12 +218,18 @@ def _rows_by_layout(
     return rows
 
 
+def _units(layout: dict[str, Any], server: str) -> str:
+    """The server's units as the tests act on them: wslab-<server>, or each of
+    Daphne's instances (restarted together; kill -9 hits the first)."""
+    return ", ".join(f"`{unit}`" for unit in server_units(layout)[server])
+
+
 def render_restart(layouts: dict[str, dict[str, Any]], found: Findings) -> str:
     """What open sockets get on `systemctl restart` and `kill -9`, and when clients get back in."""
     def row(layout: dict[str, Any], data: dict[str, Any]) -> list[Any]:
         restart, kill = data["restart"], data.get("kill_9", {})
         return [
-            f"`wslab-{restart['server']}`",
+            _units(layout, restart["server"]),
             _codes(restart["close_codes"]),
             layout["expect"]["websocket"].get("restart_close_code", NONE),
             _seconds(restart["systemctl_restart_s"]),
@@ -241,7 +247,7 @@ def render_idle(layouts: dict[str, dict[str, Any]], found: Findings) -> str:
 
     def row(layout: dict[str, Any], data: dict[str, Any]) -> list[Any]:
         idle = data["idle_without_pings"]
-        return [f"`wslab-{idle['server']}`", _seconds(idle["read_timeout_s"]), _seconds(idle["closed_after_s"]),
+        return [_units(layout, idle["server"]), _seconds(idle["read_timeout_s"]), _seconds(idle["closed_after_s"]),
                 _codes([idle["close_code"]])]
 
     headers = ["layout", "suite", "unit (pings off)", "nginx `proxy_read_timeout`", "socket closed after",
