@@ -77,7 +77,9 @@ def test_the_default_project_facts_give_the_documented_values():
     assert role_defaults("gunicorn", layout="wsgi")["gunicorn_app"] == "labsite.wsgi:application"
     gunicorn = role_defaults("gunicorn", layout="gunicorn-uvicorn")
     assert gunicorn["gunicorn_app"] == "labsite.asgi:application"
-    assert gunicorn["gunicorn_environment"] == {"UVICORN_WS_PING_INTERVAL": "20"}
+    assert gunicorn["gunicorn_environment"] == {
+        "UVICORN_WS_PING_INTERVAL": "20", "UVICORN_WS_PER_MESSAGE_DEFLATE": "true",
+    }
     assert role_defaults("django_app", layout="daphne")["django_app_redis_url"] == ""
     assert role_defaults("django_app", layout="uvicorn")["django_app_redis_url"] == "redis://127.0.0.1:6379/0"
     moved = role_defaults("uvicorn", layout="uvicorn", wslab_app_root="/srv/app", wslab_max_connections=10_000)

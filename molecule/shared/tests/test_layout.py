@@ -200,16 +200,17 @@ async def test_broadcast_crosses_worker_processes(site_url, layout):
 # What the server holding the socket answers a client that offers
 # permessage-deflate, as browsers do: Daphne declines it; Uvicorn agrees unless
 # uvicorn_ws_per_message_deflate is false (the split-uvicorn scenario sets it
-# so); Gunicorn's UvicornWorker agrees, Uvicorn's default (the gunicorn role
-# has no setting for it). Agreed, each socket keeps a compressor and a
-# decompressor: docs/bench.md measures what that costs.
+# so); the sample app's UvicornWorker under Gunicorn agrees unless
+# gunicorn_ws_per_message_deflate is false (the gunicorn-uvicorn scenario sets
+# it so). Agreed, each socket keeps a compressor and a decompressor:
+# docs/bench.md measures what that costs.
 async def test_the_server_agrees_to_compression_as_configured(site_url, layout, role_vars):
     _needs_open_websocket(layout)
     server = layout["expect"]["websocket"]["server"]
-    if server == "uvicorn":
-        expected = role_vars("uvicorn")["uvicorn_ws_per_message_deflate"]
+    if server == "daphne":
+        expected = False
     else:
-        expected = {"daphne": False, "gunicorn": True}[server]
+        expected = role_vars(server)[f"{server}_ws_per_message_deflate"]
     url, origin = _ws_url(site_url, "/ws/echo/?welcome=1")
     async with connect(url, origin=origin, open_timeout=TIMEOUT_S, proxy=None) as ws:
         agreed = ws.response.headers.get("Sec-WebSocket-Extensions", "")
