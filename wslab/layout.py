@@ -160,10 +160,9 @@ def layout_errors(
         if name not in binds:
             errors.append(f"wslab_app_binds has no entry for {name!r}, which the layout runs")
         else:
-            errors.extend(bind_errors(binds[name], name))
-            if name in INSTANCE_SERVERS and isinstance(processes, int) and processes > 1 and not bind_errors(
-                binds[name], name
-            ):
+            problems = bind_errors(binds[name], name)
+            errors.extend(problems)
+            if not problems and _processes(name, spec) > 1:
                 last = instance_binds(binds[name], processes)[-1]
                 if not last.startswith("unix:") and int(last.rsplit(":", 1)[1]) > 65535:
                     errors.append(

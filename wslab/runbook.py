@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from wslab import findings
-from wslab.layout import INSTANCE_SERVERS, LAYOUTS_DIR, PROJECT_DIR, layout_names, load_layout, server_units
+from wslab.layout import LAYOUTS_DIR, PROJECT_DIR, layout_names, load_layout, server_units
 from wslab.probe import runbook_anchor
 
 DOCS_DIR = PROJECT_DIR / "docs"
@@ -134,8 +134,9 @@ def _server_text(server: str, spec: dict[str, Any]) -> str:
     processes = spec.get("processes", 1)
     worker = (spec.get("options") or {}).get("worker_class")
     worker_text = f", worker class `{worker}`" if worker else ""
-    if server in INSTANCE_SERVERS and processes > 1:
-        return (f"`wslab-{server}@1` to `@{processes}`: {processes} processes, one per instance, each on its own"
+    units = server_units({"servers": {server: spec}})[server]
+    if len(units) > 1:
+        return (f"`{units[0]}` to `@{len(units)}`: {len(units)} processes, one per instance, each on its own"
                 f" socket, {spec['interface'].upper()}")
     count = f"{processes} worker processes" if processes > 1 else "1 process"
     return f"`wslab-{server}`: {count}{worker_text}, {spec['interface'].upper()}"
